@@ -1,0 +1,65 @@
+# webtune — make run | make test (see README.md)
+SHELL := /bin/bash
+GO ?= go
+GOROOT := $(shell $(GO) env GOROOT)
+WASM_EXEC := $(GOROOT)/lib/wasm/go_js_wasm_exec
+export NODE_LLAMA_CPP_SKIP_DOWNLOAD := true
+# Tests of the wasm build need a bigger stack than node's default for deep recursion in fuzz seeds.
+PKGS := ./...
+BENCHTIME ?= 1s
+
+.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm wasm fuzz build clean
+
+## run: build the CLI and run its main job on the built-in example
+run: build
+	./bin/webtune demo
+
+build:
+	$(GO) build -o bin/webtune ./cmd/webtune
+
+## test: install what the tests need, then run every test (native, wasm under Node, JS-driven checks)
+test: deps test-native test-js test-scripts
+
+deps: deps-npm
+
+deps-npm: scripts/node_modules/.installed
+
+scripts/node_modules/.installed: scripts/package.json scripts/package-lock.json
+	cd scripts && npm ci --omit=optional --no-audit --no-fund
+	touch $@
+
+deps-apt:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test-native:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-js:
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -timeout 15m -exec="$(WASM_EXEC)" $(PKGS)
+
+test-scripts: deps
+	node --test --test-concurrency=1 scripts/tests/
+
+## bench: benchmarks natively and in wasm under Node (not part of make test)
+bench: bench-native bench-wasm
+
+bench-native:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+
+bench-wasm:
+	GOOS=js GOARCH=wasm $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec="$(WASM_EXEC)" $(PKGS)
+
+## fuzz: long fuzzing runs (FUZZTIME each), outside make test
+FUZZTIME ?= 10m
+fuzz:
+	$(GO) test ./gguf -run='^$$' -fuzz=FuzzOpen -fuzztime=$(FUZZTIME)
+	$(GO) test ./nf4 -run='^$$' -fuzz=FuzzQuantize -fuzztime=$(FUZZTIME)
+
+## wasm: the browser build
+wasm:
+	mkdir -p build
+	GOOS=js GOARCH=wasm $(GO) build -o build/webtune.wasm ./wasm/bridge
+
+clean:
+	rm -rf bin build
