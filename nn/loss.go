@@ -1,0 +1,116 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/webtune/webtune/tensor"
+)
+
+// MSELoss returns mean((pred − target)²) over all elements and its gradient
+// with respect to pred, 2(pred − target)/N (PyTorch's MSELoss, reduction
+// "mean"). pred and target must have the same shape.
+func MSELoss[T tensor.Numeric](pred, target *tensor.Tensor[T]) (loss T, grad *tensor.Tensor[T], err error) {
+	if pred == nil || target == nil || !sameShape(pred.Shape(), target.Shape()) {
+		return 0, nil, fmt.Errorf("%w: mse: pred %v and target %v differ", ErrShape, shapeOf(pred), shapeOf(target))
+	}
+	grad = tensor.Zeros[T](pred.Shape()...)
+	if pred.Size() == 0 {
+		return 0, grad, nil
+	}
+	return T(mseForwardBackward(grad.Data(), pred.Data(), target.Data())), grad, nil
+}
+
+// mseForwardBackward returns mean((p − t)²) accumulated in float64 and
+// writes dp = 2(p − t)/N.
+func mseForwardBackward[T tensor.Numeric](dp, p, t []T) float64 {
+	var sum float64
+	scale := T(2 / float64(len(p)))
+	for i, v := range p {
+		d := v - t[i]
+		sum += float64(d) * float64(d)
+		dp[i] = scale * d
+	}
+	return sum / float64(len(p))
+}
+
+// CrossEntropyLoss returns the mean over counted rows of
+// −log softmax(logits[n])[targets[n]] for logits [..., V] (N rows) and
+// len(targets) = N; rows whose target equals ignoreIndex are not counted
+// and get a zero gradient (PyTorch's ignore_index, e.g. −100). The gradient
+// with respect to the logits is (softmax − onehot)/count. With no counted
+// row the loss and gradient are zero.
+func CrossEntropyLoss[T tensor.Numeric](logits *tensor.Tensor[T], targets []int, ignoreIndex int) (loss T, grad *tensor.Tensor[T], err error) {
+	if logits == nil || logits.Dims() == 0 || logits.Dim(-1) == 0 {
+		return 0, nil, fmt.Errorf("%w: cross-entropy: logits %v, want [..., V]", ErrShape, shapeOf(logits))
+	}
+	v := logits.Dim(-1)
+	n := logits.Size() / v
+	if len(targets) != n {
+		return 0, nil, fmt.Errorf("%w: cross-entropy: %d targets for %d rows of logits %v", ErrShape, len(targets), n, logits.Shape())
+	}
+	count := 0
+	for i, t := range targets {
+		if t == ignoreIndex {
+			continue
+		}
+		if t < 0 || t >= v {
+			return 0, nil, fmt.Errorf("%w: cross-entropy: target %d at %d outside [0, %d)", ErrRange, t, i, v)
+		}
+		count++
+	}
+	grad = tensor.Zeros[T](logits.Shape()...)
+	if count == 0 {
+		return 0, grad, nil
+	}
+	sum := crossEntropyForwardBackward(grad.Data(), logits.Data(), targets, ignoreIndex, v, count)
+	return T(sum / float64(count)), grad, nil
+}
+
+// crossEntropyForwardBackward returns Σ_n (logsumexp(x[n]) − x[n, t_n]) over
+// counted rows (stable: the row max is subtracted before exp) and writes
+// dx[n] = (softmax(x[n]) − onehot(t_n))/count, x and dx [N, V].
+func crossEntropyForwardBackward[T tensor.Numeric](dx, x []T, targets []int, ignore, v, count int) float64 {
+	var sum float64
+	inv := 1 / float64(count)
+	for n, t := range targets {
+		if t == ignore {
+			continue
+		}
+		xr, dr := x[n*v:(n+1)*v], dx[n*v:(n+1)*v]
+		m := float64(xr[0])
+		for _, e := range xr {
+			m = max(m, float64(e))
+		}
+		var z float64
+		for _, e := range xr {
+			z += math.Exp(float64(e) - m)
+		}
+		lse := m + math.Log(z)
+		sum += lse - float64(xr[t])
+		for i, e := range xr {
+			dr[i] = T(math.Exp(float64(e)-lse) * inv)
+		}
+		dr[t] -= T(inv)
+	}
+	return sum
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func shapeOf[T tensor.Numeric](t *tensor.Tensor[T]) []int {
+	if t == nil {
+		return nil
+	}
+	return t.Shape()
+}
