@@ -1,0 +1,304 @@
+package tokenizer
+
+import (
+	"container/heap"
+	"strings"
+)
+
+// fragment is a piece of the input: raw text [off, off+n) or an already known token.
+type fragment struct {
+	token  int // -1 for raw text
+	off, n int
+}
+
+// Encode tokenizes text as llama.cpp's llama_tokenize(text, addSpecial,
+// parse_special = false), which is what node-llama-cpp's model.tokenize(text)
+// calls with addSpecial = false. With addSpecial the vocabulary's BOS/EOS are
+// added when it asks for them (AddBOS/AddEOS).
+func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
+	return t.Tokenize(text, addSpecial, false)
+}
+
+// Tokenize is llama_tokenize: with parseSpecial, the texts of control tokens
+// (e.g. "<s>") in text become those tokens; user-defined tokens are always
+// matched; otherwise special texts are tokenized as ordinary text.
+func (t *Tokenizer) Tokenize(text string, addSpecial, parseSpecial bool) []int {
+	var frags []fragment
+	if text != "" {
+		frags = t.partition(text, parseSpecial)
+	}
+	out := make([]int, 0, len(text)/2+2)
+	if addSpecial && t.v.AddBOS {
+		out = append(out, t.v.BOS)
+	}
+	if t.model == modelSPM {
+		prevSpecial := true // the first text gets the space prefix
+		for _, f := range frags {
+			if f.token >= 0 {
+				out = append(out, f.token)
+				prevSpecial = true
+				continue
+			}
+			s := text[f.off : f.off+f.n]
+			if t.v.AddSpacePrefix && prevSpecial {
+				s = " " + s
+			}
+			out = t.spm(escapeSpaces(s), out)
+			prevSpecial = false
+		}
+	} else {
+		for _, f := range frags {
+			if f.token >= 0 {
+				out = append(out, f.token)
+				continue
+			}
+			out = t.bpe(text[f.off:f.off+f.n], out)
+		}
+	}
+	if addSpecial && t.v.AddEOS {
+		out = append(out, t.v.EOS)
+	}
+	return out
+}
+
+// partition cuts text at occurrences of special tokens, longest tokens first
+// (llama.cpp tokenizer_st_partition; the lstrip/rstrip attributes that
+// llama.cpp sets for a few named models are not implemented).
+func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
+	frags := []fragment{{token: -1, off: 0, n: len(text)}}
+	for _, id := range t.special {
+		if !parseSpecial && t.attrs[id]&(attrControl|attrUnknown) != 0 {
+			continue
+		}
+		tok := t.v.Tokens[id]
+		var next []fragment
+		changed := false
+		for _, f := range frags {
+			if f.token >= 0 {
+				next = append(next, f)
+				continue
+			}
+			off, end := f.off, f.off+f.n
+			for off < end {
+				k := strings.Index(text[off:end], tok)
+				if k < 0 {
+					break
+				}
+				changed = true
+				if k > 0 {
+					next = append(next, fragment{token: -1, off: off, n: k})
+				}
+				next = append(next, fragment{token: id})
+				off += k + len(tok)
+			}
+			if off < end {
+				next = append(next, fragment{token: -1, off: off, n: end - off})
+			}
+		}
+		if changed {
+			frags = next
+		}
+	}
+	return frags
+}
+
+// symbol is a piece of the word being merged, a doubly linked list over a byte string.
+type symbol struct {
+	prev, next int // indices, -1 at the ends
+	off, n     int // bytes [off, off+n) of the word; n == 0 once merged away
+}
+
+// bigram is a candidate merge of symbols left and right.
+type bigram struct {
+	left, right int
+	score       float32 // SPM: token score, higher first
+	rank        int     // BPE: merge rank, lower first
+	size        int     // bytes of the merged text when queued
+}
+
+// spmQueue orders SPM bigrams like llama.cpp's llm_bigram_spm::comparator:
+// highest score first, then leftmost.
+type spmQueue []bigram
+
+func (q spmQueue) Len() int { return len(q) }
+func (q spmQueue) Less(i, j int) bool {
+	return q[i].score > q[j].score || q[i].score == q[j].score && q[i].left < q[j].left
+}
+func (q spmQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *spmQueue) Push(x any)   { *q = append(*q, x.(bigram)) }
+func (q *spmQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// bpeQueue orders BPE bigrams like llm_bigram_bpe::comparator: lowest rank, then leftmost.
+type bpeQueue []bigram
+
+func (q bpeQueue) Len() int { return len(q) }
+func (q bpeQueue) Less(i, j int) bool {
+	return q[i].rank < q[j].rank || q[i].rank == q[j].rank && q[i].left < q[j].left
+}
+func (q bpeQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *bpeQueue) Push(x any)   { *q = append(*q, x.(bigram)) }
+func (q *bpeQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// splitSymbols cuts word into one symbol per UTF-8 sequence as llama.cpp does
+// (the lead byte decides the length, clamped at the end of the word).
+func splitSymbols(word string, syms []symbol) []symbol {
+	syms = syms[:0]
+	for off := 0; off < len(word); {
+		n := min(utf8Len(word[off]), len(word)-off)
+		i := len(syms)
+		next := i + 1
+		if off+n == len(word) {
+			next = -1
+		}
+		syms = append(syms, symbol{prev: i - 1, next: next, off: off, n: n})
+		off += n
+	}
+	return syms
+}
+
+// spm appends the SentencePiece tokens of text (spaces already escaped) to out
+// (llama.cpp llm_tokenizer_spm_session::tokenize).
+func (t *Tokenizer) spm(text string, out []int) []int {
+	syms := splitSymbols(text, nil)
+	q := make(spmQueue, 0, len(syms))
+	try := func(l, r int) {
+		if l < 0 || r < 0 {
+			return
+		}
+		s := text[syms[l].off : syms[r].off+syms[r].n]
+		id, ok := t.ids[s]
+		if !ok {
+			return
+		}
+		var score float32
+		if t.v.Scores != nil {
+			score = t.v.Scores[id]
+		}
+		heap.Push(&q, bigram{left: l, right: r, score: score, size: len(s)})
+	}
+	for i := 1; i < len(syms); i++ {
+		try(i-1, i)
+	}
+	for q.Len() > 0 {
+		b := heap.Pop(&q).(bigram)
+		l, r := &syms[b.left], &syms[b.right]
+		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
+			continue // stale
+		}
+		l.n += r.n
+		r.n = 0
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = b.left
+		}
+		try(l.prev, b.left)
+		try(b.left, l.next)
+	}
+	for i := 0; i >= 0 && len(syms) > 0; i = syms[i].next {
+		s := text[syms[i].off : syms[i].off+syms[i].n]
+		if id, ok := t.ids[s]; ok {
+			out = append(out, id)
+			continue
+		}
+		// Bytes of a symbol that is no token. (llama.cpp's rev_merge lookup
+		// never succeeds here: merged symbols are always tokens.)
+		for j := 0; j < len(s); j++ {
+			if id := t.byteTok[s[j]]; id >= 0 {
+				out = append(out, id)
+			} else if t.v.UNK >= 0 {
+				out = append(out, t.v.UNK) // llama.cpp throws here
+			}
+		}
+	}
+	return out
+}
+
+// bpe appends the byte-level BPE tokens of text to out
+// (llama.cpp llm_tokenizer_bpe_session::tokenize).
+func (t *Tokenizer) bpe(text string, out []int) []int {
+	cpts := decodeCpts(text)
+	lens := split(t.pre.kind, cpts)
+	var syms []symbol
+	var q bpeQueue
+	var word, buf []byte
+	start := 0
+	for _, n := range lens {
+		// the word's code points, re-encoded, then mapped byte by byte
+		buf = buf[:0]
+		for _, r := range cpts[start : start+n] {
+			buf = appendCpt(buf, r)
+		}
+		start += n
+		word = word[:0]
+		for _, b := range buf {
+			word = append(word, byteChars[b]...)
+		}
+		w := string(word)
+		if t.pre.ignoreMerges {
+			if id, ok := t.ids[w]; ok {
+				out = append(out, id)
+				continue
+			}
+		}
+		syms = splitSymbols(w, syms)
+		q = q[:0]
+		try := func(l, r int) {
+			if l < 0 || r < 0 {
+				return
+			}
+			sl, sr := &syms[l], &syms[r]
+			rank, ok := t.ranks[pair{w[sl.off : sl.off+sl.n], w[sr.off : sr.off+sr.n]}]
+			if !ok {
+				return
+			}
+			heap.Push(&q, bigram{left: l, right: r, rank: rank, size: sl.n + sr.n})
+		}
+		for i := 1; i < len(syms); i++ {
+			try(i-1, i)
+		}
+		for q.Len() > 0 {
+			b := heap.Pop(&q).(bigram)
+			l, r := &syms[b.left], &syms[b.right]
+			// A queued pair is current iff both symbols live and their sizes
+			// add up: symbols only grow, and only by absorbing their right neighbour.
+			if l.n == 0 || r.n == 0 || l.n+r.n != b.size || l.next != b.right {
+				continue
+			}
+			l.n += r.n
+			r.n = 0
+			l.next = r.next
+			if r.next >= 0 {
+				syms[r.next].prev = b.left
+			}
+			try(l.prev, b.left)
+			try(b.left, l.next)
+		}
+		for _, s := range syms {
+			if s.n == 0 {
+				continue
+			}
+			piece := w[s.off : s.off+s.n]
+			if id, ok := t.ids[piece]; ok {
+				out = append(out, id)
+				continue
+			}
+			// llama.cpp looks each byte up as a one-byte token and drops misses.
+			for j := 0; j < len(piece); j++ {
+				if id, ok := t.ids[piece[j:j+1]]; ok {
+					out = append(out, id)
+				}
+			}
+		}
+	}
+	return out
+}
