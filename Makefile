@@ -55,6 +55,8 @@ FUZZTIME ?= 10m
 fuzz:
 	$(GO) test ./gguf -run='^$$' -fuzz=FuzzOpen -fuzztime=$(FUZZTIME)
 	$(GO) test ./nf4 -run='^$$' -fuzz=FuzzQuantize -fuzztime=$(FUZZTIME)
+	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzTokenizer -fuzztime=$(FUZZTIME)
+	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzNew -fuzztime=$(FUZZTIME)
 
 ## wasm: the browser build
 wasm:
