@@ -1,0 +1,245 @@
+// Command testmodels writes the tiny llama-architecture GGUF models that the
+// llama.cpp interop tests (scripts/tests/llama-interop.test.mjs) load both in
+// webtune and in llama.cpp:
+//
+//	go run ./internal/testmodels OUTDIR
+//
+// It writes one file per entry of Models (NAME.gguf) and OUTDIR/models.json,
+// a list of {name, file, type, vocab, tied, heads, kv_heads, vocab_size}
+// objects describing them. Weights are seeded random (llama.NewRandom),
+// rescaled so that attention is far from uniform and the logits spread over
+// a few nats: agreement on such models says more than on near-uniform ones.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/llama"
+	"github.com/webtune/webtune/lora"
+	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/tokenizer"
+)
+
+// Spec describes one generated model.
+type Spec struct {
+	Name      string `json:"name"`
+	File      string `json:"file"`
+	Type      string `json:"type"`  // F32, F16 or Q8_0 (2-D weights; norms stay F32)
+	Vocab     string `json:"vocab"` // "spm-bytes", "spm" (learned pieces) or "bpe"
+	Tied      bool   `json:"tied"`
+	Heads     int    `json:"heads"`
+	KVHeads   int    `json:"kv_heads"`
+	VocabSize int    `json:"vocab_size"`
+	Seed      uint64 `json:"seed"`
+}
+
+// Models are the generated models: GQA and not, tied and separate output,
+// F32, F16 and Q8_0 weights, the byte SPM vocabulary, a learned SPM
+// vocabulary and a byte-level BPE (gpt2) vocabulary.
+var Models = []Spec{
+	{Name: "spm-f32-gqa", Type: "F32", Vocab: "spm-bytes", Heads: 4, KVHeads: 2, Seed: 1},
+	{Name: "spm-f32-mha-tied", Type: "F32", Vocab: "spm-bytes", Tied: true, Heads: 4, KVHeads: 4, Seed: 2},
+	{Name: "spm-f16-gqa-tied", Type: "F16", Vocab: "spm-bytes", Tied: true, Heads: 4, KVHeads: 2, Seed: 3},
+	{Name: "spm-q8-gqa", Type: "Q8_0", Vocab: "spm-bytes", Heads: 4, KVHeads: 2, Seed: 4},
+	{Name: "spmlearned-f32-mha", Type: "F32", Vocab: "spm", Heads: 4, KVHeads: 4, Seed: 5},
+	{Name: "bpe-f32-gqa", Type: "F32", Vocab: "bpe", Heads: 4, KVHeads: 2, Seed: 6},
+}
+
+// vocabText is what the learned vocabularies are trained on: mixed scripts,
+// digits, runs of spaces and newlines, so the merges are varied.
+const vocabText = `Once upon a time, a little cat named Lily lived in a big house.
+She liked to play in the garden with her friend Tom. They played with a red ball every day!
+"Look at the flowers," said Tom. "They are so pretty."   Lily smiled.
+The café served crème brûlée and naïve piñatas at 12:30, 1999 times 42 = 83958.
+日本語のテキストと中文文本。 Emoji: 😀🎉👍🏽  tabs	and    spaces
+Once upon a time there was a dog. The dog was happy. The cat was happy too.
+`
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: testmodels OUTDIR")
+		os.Exit(2)
+	}
+	specs, err := Generate(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testmodels:", err)
+		os.Exit(1)
+	}
+	for _, s := range specs {
+		fmt.Println(filepath.Join(os.Args[1], s.File))
+	}
+}
+
+// Generate writes every model of Models and models.json into dir.
+func Generate(dir string) ([]Spec, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var out []Spec
+	for _, s := range Models {
+		b, spec, err := Build(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, spec.File), b, 0o644); err != nil {
+			return nil, err
+		}
+		out = append(out, spec)
+		if s.Name == zeroAdapterBase {
+			if err := writeZeroAdapter(dir, s); err != nil {
+				return nil, fmt.Errorf("%s zero adapter: %w", s.Name, err)
+			}
+		}
+	}
+	j, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return out, os.WriteFile(filepath.Join(dir, "models.json"), append(j, '\n'), 0o644)
+}
+
+// zeroAdapterBase is the model that also gets NAME.zero-adapter.gguf: a
+// freshly injected LoRA (random A, zero B), which must change nothing.
+const zeroAdapterBase = "spm-f32-gqa"
+
+// writeZeroAdapter injects rank-4 LoRA into the q, v and up projections of
+// the model of s (rebuilt from its seed) and saves it untrained.
+func writeZeroAdapter(dir string, s Spec) error {
+	_, spec, err := Build(s)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, spec.File))
+	if err != nil {
+		return err
+	}
+	m, _, err := llama.Load[float32](bytes.NewReader(b), int64(len(b)), llama.LoadOptions{})
+	if err != nil {
+		return err
+	}
+	if err := lora.InjectLoRA[float32](m, 4, 8, []string{"attn_q", "attn_v", "ffn_up"}, m.Engine(), lora.WithSeed(11)); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := lora.WriteAdapter[float32](&buf, m); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, s.Name+".zero-adapter.gguf"), buf.Bytes(), 0o644)
+}
+
+// vocab returns the tokenizer of kind.
+func vocab(kind string) (*tokenizer.Tokenizer, error) {
+	var v tokenizer.Vocab
+	var err error
+	switch kind {
+	case "spm-bytes":
+		v = tokenizer.ByteVocab()
+	case "spm":
+		v, err = tokenizer.TrainSPM(vocabText, tokenizer.SPMOptions{Pieces: 120})
+	case "bpe":
+		v, err = tokenizer.TrainBPE(vocabText, tokenizer.BPEOptions{Pre: "llama3", Merges: 150})
+	default:
+		err = fmt.Errorf("unknown vocab %q", kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tokenizer.New(v)
+}
+
+// Build returns the GGUF bytes of s and s with its derived fields filled.
+func Build(s Spec) ([]byte, Spec, error) {
+	tok, err := vocab(s.Vocab)
+	if err != nil {
+		return nil, s, err
+	}
+	cfg := llama.Config{VocabSize: tok.VocabSize(), Dim: 64, Layers: 2, Heads: s.Heads, KVHeads: s.KVHeads,
+		HeadDim: 64 / s.Heads, FFN: 128, Eps: 1e-5, RopeBase: 10000, ContextLength: 128, TiedOutput: s.Tied}
+	m := llama.NewRandom[float32](cfg, s.Seed)
+	sharpen(m)
+	var buf bytes.Buffer
+	typ := gguf.TypeF32
+	if s.Type == "F16" {
+		typ = gguf.TypeF16
+	}
+	if err := llama.SaveAs(&buf, m, typ, tok.GGUFKVs()...); err != nil {
+		return nil, s, err
+	}
+	b := buf.Bytes()
+	if s.Type == "Q8_0" {
+		if b, err = requantize(b, gguf.TypeQ8_0); err != nil {
+			return nil, s, err
+		}
+	}
+	s.File = s.Name + ".gguf"
+	s.VocabSize = cfg.VocabSize
+	return b, s, nil
+}
+
+// sharpen rescales the weights of a NewRandom model: q and k ×3 so that
+// attention patterns are far from uniform, a separate output head ×4 so that
+// the logits spread over a few nats.
+func sharpen(m *llama.Model[float32]) {
+	scale := func(l nn.Node[float32], f float32) {
+		w := l.(*nn.Linear[float32]).Weight().Value.Data()
+		for i := range w {
+			w[i] *= f
+		}
+	}
+	for _, b := range m.Blocks {
+		scale(b.Q, 3)
+		scale(b.K, 3)
+	}
+	if !m.Config.TiedOutput {
+		scale(m.Output, 4)
+	}
+}
+
+// requantize rewrites every 2-D tensor of the F32 GGUF b as typ, keeping the
+// metadata (with general.file_type and general.quantization_version set).
+func requantize(b []byte, typ gguf.TensorType) ([]byte, error) {
+	f, err := gguf.Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	w := gguf.NewWriter()
+	for _, kv := range f.KVs {
+		switch kv.Key {
+		case "general.file_type", "general.quantization_version":
+			continue
+		}
+		if err := w.Add(kv.Key, kv.Value); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Add("general.file_type", gguf.Uint32(7)); err != nil { // LLAMA_FTYPE_MOSTLY_Q8_0
+		return nil, err
+	}
+	if err := w.Add("general.quantization_version", gguf.Uint32(2)); err != nil {
+		return nil, err
+	}
+	for _, ti := range f.Tensors {
+		d, err := f.ReadTensorF32(ti.Name)
+		if err != nil {
+			return nil, err
+		}
+		t := gguf.TypeF32
+		if len(ti.Dims) == 2 && !strings.HasSuffix(ti.Name, "_norm.weight") {
+			t = typ
+		}
+		if err := w.AddTensorF32(ti.Name, ti.Dims, d, t); err != nil {
+			return nil, err
+		}
+	}
+	var out bytes.Buffer
+	if _, err := w.WriteTo(&out); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}

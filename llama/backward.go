@@ -1,0 +1,123 @@
+package llama
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/tensor"
+)
+
+// Backward propagates dlogits [B, T, V] (the gradient of the loss with
+// respect to the logits of the last Forward) through the model. It
+// accumulates (+=) the gradients of every trainable parameter: LoRA A and B
+// through the wrapped layers' Backward, and, after SetTrainable(true), the
+// embeddings, norms, linear weights and head.
+func (m *Model[T]) Backward(ctx context.Context, dlogits *tensor.Tensor[T]) error {
+	a := m.acts
+	if a == nil || a.logits == nil {
+		return ErrNoForward
+	}
+	c := m.Config
+	N := a.B * a.T
+	if dlogits == nil || dlogits.Size() != N*c.VocabSize {
+		return fmt.Errorf("%w: dlogits must be [%d, %d, %d]", ErrShape, a.B, a.T, c.VocabSize)
+	}
+	if a.dres == nil {
+		qC, kvC := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+		a.dres, a.dln = make([]T, N*c.Dim), make([]T, N*c.Dim)
+		a.dgate, a.dup = make([]T, N*c.FFN), make([]T, N*c.FFN)
+		a.dq, a.dqr = make([]T, N*qC), make([]T, N*qC)
+		a.dk, a.dkr, a.dv = make([]T, N*kvC), make([]T, N*kvC), make([]T, N*kvC)
+	}
+	dlnf, err := layerBackward(ctx, m.Output, dlogits.Data(), a.lnf, N, c.VocabSize)
+	if err != nil {
+		return err
+	}
+	clear(a.dres)
+	rmsnormBackward(a.dres, gradOf(m.OutputNorm), dlnf, a.resid, m.OutputNorm.Value.Data(), a.rstdf, N, c.Dim)
+	for l := len(m.Blocks) - 1; l >= 0; l-- {
+		// below block 0's q/k/v there is only attn_norm and token_embd: when
+		// both are frozen their input gradient is not needed
+		needDX := l > 0 || gradOf(m.TokenEmbd) != nil || gradOf(m.Blocks[0].AttnNorm) != nil
+		if err := m.blockBackward(ctx, m.Blocks[l], &a.layers[l], a, needDX); err != nil {
+			return err
+		}
+	}
+	if g := gradOf(m.TokenEmbd); g != nil {
+		encoderBackward(g, a.dres, a.tokens, c.Dim)
+	}
+	return nil
+}
+
+// blockBackward turns a.dres = dL/d(block output) into dL/d(block input) in
+// place (the residual path is the identity) and accumulates the block's
+// parameter gradients. It reads like blockForward in reverse. Without
+// needDX, q/k/v run in ParamsOnly mode and a.dres is left unfinished.
+func (m *Model[T]) blockBackward(ctx context.Context, blk *Block[T], la *layerActs[T], a *activations[T], needDX bool) error {
+	c := m.Config
+	B, Tn, NH, NKV, HS := a.B, a.T, c.Heads, c.KVHeads, c.HeadDim
+	N := B * Tn
+	// feed-forward: next = resid2 + down(silu(gate)·up)
+	dh, err := layerBackward(ctx, blk.Down, a.dres, la.hidden, N, c.Dim)
+	if err != nil {
+		return err
+	}
+	clear(a.dgate)
+	clear(a.dup)
+	swigluBackward(a.dgate, a.dup, dh, la.gate.Data(), la.up.Data())
+	if err := m.sumBackward(ctx, a.dln, la.ln2, N, []linearGrad[T]{{blk.Gate, a.dgate, c.FFN}, {blk.Up, a.dup, c.FFN}}); err != nil {
+		return err
+	}
+	rmsnormBackward(a.dres, gradOf(blk.FFNNorm), a.dln, la.resid2, blk.FFNNorm.Value.Data(), la.rstd2, N, c.Dim)
+	// attention: resid2 = resid + o(attn(rope(q), rope(k), v))
+	datty, err := layerBackward(ctx, blk.O, a.dres, la.atty, N, c.Dim)
+	if err != nil {
+		return err
+	}
+	clear(a.dq)
+	clear(a.dk)
+	clear(a.dv)
+	attentionBackward(a.dq, a.dk, a.dv, datty, la.q.Data(), la.k.Data(), la.v.Data(), la.att, B, Tn, Tn, NH, NKV, HS)
+	clear(a.dqr)
+	clear(a.dkr)
+	ropeBackward(a.dqr, a.dq, m.cos, m.sin, B, Tn, NH, HS, 0)
+	ropeBackward(a.dkr, a.dk, m.cos, m.sin, B, Tn, NKV, HS, 0)
+	qkv := []linearGrad[T]{{blk.Q, a.dqr, NH * HS}, {blk.K, a.dkr, NKV * HS}, {blk.V, a.dv, NKV * HS}}
+	if !needDX {
+		for _, l := range qkv {
+			if _, err := l.layer.Backward(ctx, nn.ParamsOnly, tensor.FromSlice(l.dy, N, l.out), la.ln1); err != nil {
+				return fmt.Errorf("llama: %s: %w", l.layer.Name(), err)
+			}
+		}
+		return nil
+	}
+	if err := m.sumBackward(ctx, a.dln, la.ln1, N, qkv); err != nil {
+		return err
+	}
+	rmsnormBackward(a.dres, gradOf(blk.AttnNorm), a.dln, la.resid, blk.AttnNorm.Value.Data(), la.rstd1, N, c.Dim)
+	return nil
+}
+
+// linearGrad is one layer reading a shared input, with its output gradient.
+type linearGrad[T tensor.Numeric] struct {
+	layer nn.Node[T]
+	dy    []T
+	out   int
+}
+
+// sumBackward writes into dx the sum of the input gradients of layers that
+// all read x (q/k/v from ln1; gate/up from ln2).
+func (m *Model[T]) sumBackward(ctx context.Context, dx []T, x *tensor.Tensor[T], N int, ls []linearGrad[T]) error {
+	clear(dx)
+	for _, l := range ls {
+		g, err := layerBackward(ctx, l.layer, l.dy, x, N, l.out)
+		if err != nil {
+			return err
+		}
+		for i, v := range g {
+			dx[i] += v
+		}
+	}
+	return nil
+}

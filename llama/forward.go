@@ -1,0 +1,218 @@
+package llama
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/tensor"
+)
+
+// IgnoreIndex is the target id that contributes no loss.
+const IgnoreIndex = -1
+
+// layerActs holds what one block's forward keeps for its backward.
+type layerActs[T tensor.Numeric] struct {
+	resid  []T               // [N, C] block input (residual stream)
+	ln1    *tensor.Tensor[T] // [N, C] rms(resid)·attn_norm
+	rstd1  []T               // [N]
+	q      *tensor.Tensor[T] // [N, NH·HS] rotated
+	k, v   *tensor.Tensor[T] // [N, NKV·HS] (k rotated)
+	att    []T               // [B, NH, Tq, Tk] attention probabilities
+	atty   *tensor.Tensor[T] // [N, NH·HS] attention output
+	resid2 []T               // [N, C] resid + attn_output
+	ln2    *tensor.Tensor[T] // [N, C] rms(resid2)·ffn_norm
+	rstd2  []T               // [N]
+	gate   *tensor.Tensor[T] // [N, F]
+	up     *tensor.Tensor[T] // [N, F]
+	hidden *tensor.Tensor[T] // [N, F] silu(gate)·up
+}
+
+// activations are the forward state of one (B, T) batch plus backward
+// scratch, allocated once per shape.
+type activations[T tensor.Numeric] struct {
+	B, T    int
+	tokens  []int // [N]
+	layers  []layerActs[T]
+	resid   []T               // [N, C] output of the last block
+	lnf     *tensor.Tensor[T] // [N, C] rms(resid)·output_norm
+	rstdf   []T               // [N]
+	logits  *tensor.Tensor[T] // [B, T, V]
+	targets []int             // [N] of the last Loss
+	losses  []T               // [N]
+
+	// backward scratch, allocated on first use
+	dres, dln   []T // [N, C]
+	dgate, dup  []T // [N, F]
+	dq, dqr     []T // [N, NH·HS]
+	dk, dkr, dv []T // [N, NKV·HS]
+}
+
+func newActivations[T tensor.Numeric](c Config, B, Tq, Tk int) *activations[T] {
+	N, C, F := B*Tq, c.Dim, c.FFN
+	a := &activations[T]{B: B, T: Tq, tokens: make([]int, N), layers: make([]layerActs[T], c.Layers),
+		resid: make([]T, N*C), lnf: tensor.Zeros[T](N, C), rstdf: make([]T, N)}
+	for l := range a.layers {
+		a.layers[l] = layerActs[T]{
+			resid: make([]T, N*C), ln1: tensor.Zeros[T](N, C), rstd1: make([]T, N),
+			att: make([]T, B*c.Heads*Tq*Tk), atty: tensor.Zeros[T](N, c.Heads*c.HeadDim),
+			resid2: make([]T, N*C), ln2: tensor.Zeros[T](N, C), rstd2: make([]T, N),
+			hidden: tensor.Zeros[T](N, F),
+		}
+	}
+	return a
+}
+
+// checkTokens validates a [B][T] batch of ids and returns B and T.
+func (m *Model[T]) checkTokens(what string, tokens [][]int, allowIgnore bool) (int, int, error) {
+	if len(tokens) == 0 || len(tokens[0]) == 0 {
+		return 0, 0, fmt.Errorf("%w: empty %s batch", ErrShape, what)
+	}
+	Tn := len(tokens[0])
+	for b, row := range tokens {
+		if len(row) != Tn {
+			return 0, 0, fmt.Errorf("%w: %s row %d has %d ids, row 0 has %d", ErrShape, what, b, len(row), Tn)
+		}
+		for t, id := range row {
+			if (id < 0 || id >= m.Config.VocabSize) && !(allowIgnore && id == IgnoreIndex) {
+				return 0, 0, fmt.Errorf("%w: %s[%d][%d] = %d outside [0, %d)", ErrShape, what, b, t, id, m.Config.VocabSize)
+			}
+		}
+	}
+	return len(tokens), Tn, nil
+}
+
+// Forward computes the logits [B, T, V] of tokens [B][T] (positions 0..T−1)
+// and keeps the activations for Backward.
+func (m *Model[T]) Forward(ctx context.Context, tokens [][]int) (*tensor.Tensor[T], error) {
+	B, Tn, err := m.checkTokens("tokens", tokens, false)
+	if err != nil {
+		return nil, err
+	}
+	a := m.acts
+	if a == nil || a.B != B || a.T != Tn {
+		a = newActivations[T](m.Config, B, Tn, Tn)
+		m.acts = a
+	}
+	a.logits = nil
+	for b, row := range tokens {
+		copy(a.tokens[b*Tn:], row)
+	}
+	m.ensureRope(Tn)
+	encoderForward(a.layers[0].resid, a.tokens, m.TokenEmbd.Value.Data(), m.Config.Dim)
+	for l, blk := range m.Blocks {
+		next := a.resid
+		if l+1 < len(a.layers) {
+			next = a.layers[l+1].resid
+		}
+		if err := m.blockForward(ctx, blk, &a.layers[l], next, B, Tn, 0, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	logits, err := m.headForward(ctx, a, B*Tn)
+	if err != nil {
+		return nil, err
+	}
+	a.logits, err = logits.Reshape(B, Tn, m.Config.VocabSize)
+	return a.logits, err
+}
+
+// headForward applies the output norm and the head to a.resid.
+func (m *Model[T]) headForward(ctx context.Context, a *activations[T], N int) (*tensor.Tensor[T], error) {
+	c := m.Config
+	rmsnormForward(a.lnf.Data(), a.rstdf, a.resid, m.OutputNorm.Value.Data(), N, c.Dim, c.Eps)
+	return m.layerForward(ctx, m.Output, a.lnf, N, c.VocabSize)
+}
+
+// blockForward runs block blk on la.resid (B×Tq new tokens at positions
+// pos0…) and writes the block output to next. With a KV cache (kc, vc
+// [P, NKV·HS], B = 1) the rotated keys and values are stored at pos0 and the
+// queries attend to the cache's first pos0+Tq entries.
+func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerActs[T], next []T, B, Tq, pos0 int, kc, vc []T) error {
+	c := m.Config
+	N, NH, NKV, HS := B*Tq, c.Heads, c.KVHeads, c.HeadDim
+	var err error
+	rmsnormForward(la.ln1.Data(), la.rstd1, la.resid, blk.AttnNorm.Value.Data(), N, c.Dim, c.Eps)
+	if la.q, err = m.layerForward(ctx, blk.Q, la.ln1, N, NH*HS); err != nil {
+		return err
+	}
+	if la.k, err = m.layerForward(ctx, blk.K, la.ln1, N, NKV*HS); err != nil {
+		return err
+	}
+	if la.v, err = m.layerForward(ctx, blk.V, la.ln1, N, NKV*HS); err != nil {
+		return err
+	}
+	ropeForward(la.q.Data(), la.q.Data(), m.cos, m.sin, B, Tq, NH, HS, pos0)
+	ropeForward(la.k.Data(), la.k.Data(), m.cos, m.sin, B, Tq, NKV, HS, pos0)
+	k, v, Tk := la.k.Data(), la.v.Data(), Tq
+	if kc != nil {
+		Tk = pos0 + Tq
+		copy(kc[pos0*NKV*HS:], k)
+		copy(vc[pos0*NKV*HS:], v)
+		k, v = kc[:Tk*NKV*HS], vc[:Tk*NKV*HS]
+	}
+	attentionForward(la.atty.Data(), la.att, la.q.Data(), k, v, B, Tq, Tk, NH, NKV, HS)
+	o, err := m.layerForward(ctx, blk.O, la.atty, N, c.Dim)
+	if err != nil {
+		return err
+	}
+	residualForward(la.resid2, la.resid, o.Data())
+	rmsnormForward(la.ln2.Data(), la.rstd2, la.resid2, blk.FFNNorm.Value.Data(), N, c.Dim, c.Eps)
+	if la.gate, err = m.layerForward(ctx, blk.Gate, la.ln2, N, c.FFN); err != nil {
+		return err
+	}
+	if la.up, err = m.layerForward(ctx, blk.Up, la.ln2, N, c.FFN); err != nil {
+		return err
+	}
+	swigluForward(la.hidden.Data(), la.gate.Data(), la.up.Data())
+	d, err := m.layerForward(ctx, blk.Down, la.hidden, N, c.Dim)
+	if err != nil {
+		return err
+	}
+	residualForward(next, la.resid2, d.Data())
+	return nil
+}
+
+// layerForward runs a linear slot on x [N, in] (rounded first as ggml
+// does when MatchGGML asked for it) and checks that it returned N·out
+// values.
+func (m *Model[T]) layerForward(ctx context.Context, l nn.Node[T], x *tensor.Tensor[T], N, out int) (*tensor.Tensor[T], error) {
+	if typ, ok := m.actTypes[l.Name()]; ok {
+		xr := tensor.Zeros[T](x.Shape()...)
+		roundActivations(xr.Data(), x.Data(), typ, x.Dim(-1))
+		x = xr
+	}
+	y, err := l.Forward(ctx, x)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %s: %w", l.Name(), err)
+	}
+	if y.Size() != N*out {
+		return nil, fmt.Errorf("%w: layer %s returned %v, want [%d, %d]", ErrShape, l.Name(), y.Shape(), N, out)
+	}
+	return y, nil
+}
+
+// layerBackward runs a slot's Backward for dy [N, out] and input x and
+// returns dx's data.
+func layerBackward[T tensor.Numeric](ctx context.Context, l nn.Node[T], dy []T, x *tensor.Tensor[T], N, out int) ([]T, error) {
+	g, err := l.Backward(ctx, nn.FullBackprop, tensor.FromSlice(dy, N, out), x)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %s: %w", l.Name(), err)
+	}
+	if len(g) != 1 || g[0] == nil || g[0].Size() != x.Size() {
+		return nil, fmt.Errorf("%w: layer %s returned no input gradient of shape %v", ErrShape, l.Name(), x.Shape())
+	}
+	return g[0].Data(), nil
+}
+
+// gradOf returns p's gradient data, or nil when p is frozen.
+func gradOf[T tensor.Numeric](p *nn.Parameter[T]) []T {
+	if p == nil || !p.Trainable || p.Grad == nil {
+		return nil
+	}
+	return p.Grad.Data()
+}
+
+// ErrNoForward reports a Backward without a matching Forward.
+var ErrNoForward = errors.New("llama: backward without forward")

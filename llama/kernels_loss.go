@@ -1,0 +1,63 @@
+package llama
+
+import "math"
+
+// crossEntropyForward writes the loss −log softmax(logits)[target] of every
+// row into losses (0 for a target < 0, the ignore index) and returns the
+// number of counted rows.
+//
+//	losses  [N]
+//	logits  [N, V]
+//	targets [N]
+func crossEntropyForward[T Float](losses, logits []T, targets []int, N, V int) int {
+	count := 0
+	for n := 0; n < N; n++ {
+		if targets[n] < 0 {
+			losses[n] = 0
+			continue
+		}
+		row := logits[n*V : (n+1)*V]
+		losses[n] = logSumExp(row) - row[targets[n]]
+		count++
+	}
+	return count
+}
+
+// crossEntropyBackward accumulates dlogits += dloss·(softmax(logits) −
+// onehot(target)) for every counted row; dloss is the weight of each row's
+// loss in the total (1/count for a mean).
+func crossEntropyBackward[T Float](dlogits, logits []T, targets []int, N, V int, dloss T) {
+	for n := 0; n < N; n++ {
+		if targets[n] < 0 {
+			continue
+		}
+		row := logits[n*V : (n+1)*V]
+		d := dlogits[n*V : (n+1)*V]
+		lse := logSumExp(row)
+		for i, x := range row {
+			d[i] += dloss * T(math.Exp(float64(x-lse)))
+		}
+		d[targets[n]] -= dloss
+	}
+}
+
+// logSoftmaxForward writes out = logits − logsumexp(logits) for one row.
+func logSoftmaxForward[T Float](out, logits []T) {
+	lse := logSumExp(logits)
+	for i, x := range logits {
+		out[i] = x - lse
+	}
+}
+
+// logSumExp returns log Σ e^x, stably, summing in float64.
+func logSumExp[T Float](row []T) T {
+	m := row[0]
+	for _, x := range row {
+		m = max(m, x)
+	}
+	var sum float64
+	for _, x := range row {
+		sum += math.Exp(float64(x - m))
+	}
+	return m + T(math.Log(sum))
+}

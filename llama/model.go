@@ -1,0 +1,243 @@
+package llama
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/nf4"
+	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/tensor"
+)
+
+// Block is one transformer block. The seven linear layers are nn.Node
+// slots: *nn.Linear, *nn.NF4Linear, or a LoRA wrapper around either.
+type Block[T tensor.Numeric] struct {
+	AttnNorm *nn.Parameter[T] // AttnNorm is blk.N.attn_norm.weight [C].
+	Q        nn.Node[T]       // Q is blk.N.attn_q: C → NH·HS.
+	K        nn.Node[T]       // K is blk.N.attn_k: C → NKV·HS.
+	V        nn.Node[T]       // V is blk.N.attn_v: C → NKV·HS.
+	O        nn.Node[T]       // O is blk.N.attn_output: NH·HS → C.
+	FFNNorm  *nn.Parameter[T] // FFNNorm is blk.N.ffn_norm.weight [C].
+	Gate     nn.Node[T]       // Gate is blk.N.ffn_gate: C → F.
+	Up       nn.Node[T]       // Up is blk.N.ffn_up: C → F.
+	Down     nn.Node[T]       // Down is blk.N.ffn_down: F → C.
+}
+
+// Model is a llama-architecture causal LM. It keeps the activations of the
+// last Forward for Backward, so one Model serves one goroutine at a time.
+//
+// Layer names are the GGUF tensor names without ".weight" (blk.0.attn_q,
+// output), so LoRA targets are attn_q, attn_k, attn_v, attn_output,
+// ffn_gate, ffn_up, ffn_down and output. Model satisfies lora.Model[T].
+type Model[T tensor.Numeric] struct {
+	Config     Config
+	TokenEmbd  *nn.Parameter[T] // TokenEmbd is token_embd.weight [V, C].
+	Blocks     []*Block[T]
+	OutputNorm *nn.Parameter[T] // OutputNorm is output_norm.weight [C].
+	// Output is the head C → V. With a tied config it is a Linear whose
+	// weight parameter is TokenEmbd itself.
+	Output nn.Node[T]
+	// RopeFreqs are the optional per-pair frequency factors
+	// (rope_freqs.weight, [HS/2]), nil when absent.
+	RopeFreqs []float32
+
+	engine   tensor.Engine[T]
+	actTypes map[string]gguf.TensorType // layer → ggml activation type (MatchGGML)
+	cos, sin []T                        // [P, HS/2] rope cache for positions 0..P-1
+	acts     *activations[T]
+}
+
+// newModel returns a model with config c and no weights.
+func newModel[T tensor.Numeric](c Config, engine tensor.Engine[T]) (*Model[T], error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if engine == nil {
+		engine = tensor.NewCPU[T]()
+	}
+	m := &Model[T]{Config: c, engine: engine, Blocks: make([]*Block[T], c.Layers)}
+	for i := range m.Blocks {
+		m.Blocks[i] = &Block[T]{}
+	}
+	return m, nil
+}
+
+// Engine returns the engine the model computes with.
+func (m *Model[T]) Engine() tensor.Engine[T] { return m.engine }
+
+// Architecture returns "llama", the general.architecture an adapter for this
+// model must carry.
+func (m *Model[T]) Architecture() string { return Architecture }
+
+// BaseTensorName returns the GGUF tensor that layer adapts: layer+".weight"
+// (blk.0.attn_q → blk.0.attn_q.weight).
+func (m *Model[T]) BaseTensorName(layer string) string { return layer + ".weight" }
+
+// slots returns a pointer to every linear slot with its name, in model order.
+func (m *Model[T]) slots() ([]string, []*nn.Node[T]) {
+	var names []string
+	var ptrs []*nn.Node[T]
+	for i, b := range m.Blocks {
+		for _, s := range []struct {
+			n string
+			p *nn.Node[T]
+		}{{"attn_q", &b.Q}, {"attn_k", &b.K}, {"attn_v", &b.V}, {"attn_output", &b.O},
+			{"ffn_gate", &b.Gate}, {"ffn_up", &b.Up}, {"ffn_down", &b.Down}} {
+			names = append(names, fmt.Sprintf("blk.%d.%s", i, s.n))
+			ptrs = append(ptrs, s.p)
+		}
+	}
+	return append(names, "output"), append(ptrs, &m.Output)
+}
+
+// Layers returns the linear layers (the LoRA targets) in model order:
+// blk.0.attn_q … blk.N.ffn_down, output.
+func (m *Model[T]) Layers() []nn.Node[T] {
+	_, ptrs := m.slots()
+	out := make([]nn.Node[T], len(ptrs))
+	for i, p := range ptrs {
+		out[i] = *p
+	}
+	return out
+}
+
+// ReplaceLayer puts replacement in the slot of the layer named name (a LoRA
+// wrapper, an NF4 layer). The replacement must keep the layer's shape. A
+// tied output head cannot be replaced: llama.cpp applies no adapter to it.
+func (m *Model[T]) ReplaceLayer(name string, replacement nn.Node[T]) error {
+	if replacement == nil {
+		return fmt.Errorf("llama: replace layer %q: nil replacement", name)
+	}
+	names, ptrs := m.slots()
+	for i, n := range names {
+		if n != name {
+			continue
+		}
+		if n == "output" && m.Config.TiedOutput {
+			return fmt.Errorf("%w: layer %q is tied to token_embd; llama.cpp cannot apply a LoRA to it", ErrUnsupported, name)
+		}
+		*ptrs[i] = replacement
+		return nil
+	}
+	return fmt.Errorf("llama: layer %q (have blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down}, output): %w", name, nn.ErrNotFound)
+}
+
+// Layer returns the layer named name, or nil.
+func (m *Model[T]) Layer(name string) nn.Node[T] {
+	names, ptrs := m.slots()
+	for i, n := range names {
+		if n == name {
+			return *ptrs[i]
+		}
+	}
+	return nil
+}
+
+// AllParameters returns every parameter, frozen ones included, each once
+// (a tied head's weight is TokenEmbd): embeddings, per block the norms and
+// the parameters of its layers (LoRA A and B for wrapped layers), the output
+// norm and head.
+func (m *Model[T]) AllParameters() []*nn.Parameter[T] {
+	seen := map[*nn.Parameter[T]]bool{}
+	var ps []*nn.Parameter[T]
+	add := func(p ...*nn.Parameter[T]) {
+		for _, q := range p {
+			if q != nil && !seen[q] {
+				seen[q] = true
+				ps = append(ps, q)
+			}
+		}
+	}
+	add(m.TokenEmbd)
+	for _, b := range m.Blocks {
+		add(b.AttnNorm)
+		for _, l := range []nn.Node[T]{b.Q, b.K, b.V, b.O} {
+			add(l.Parameters()...)
+		}
+		add(b.FFNNorm)
+		for _, l := range []nn.Node[T]{b.Gate, b.Up, b.Down} {
+			add(l.Parameters()...)
+		}
+	}
+	add(m.OutputNorm)
+	add(m.Output.Parameters()...)
+	return ps
+}
+
+// Parameters returns the trainable parameters (what an optimizer steps):
+// LoRA A and B after injection; every weight after SetTrainable(true).
+func (m *Model[T]) Parameters() []*nn.Parameter[T] {
+	var ps []*nn.Parameter[T]
+	for _, p := range m.AllParameters() {
+		if p.Trainable {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// ZeroGrad clears the gradients of all parameters.
+func (m *Model[T]) ZeroGrad() { nn.ZeroGrads(m.AllParameters()) }
+
+// SetTrainable freezes (false, the default after Load and NewRandom) or
+// unfreezes every base weight for full fine-tuning: embeddings, norms, the
+// linear layers and the head. Unfreezing needs every linear layer to be a
+// plain *nn.Linear (not NF4, not LoRA-wrapped).
+func (m *Model[T]) SetTrainable(on bool) error {
+	names, ptrs := m.slots()
+	if on {
+		var bad []string
+		for i, p := range ptrs {
+			if _, ok := (*p).(*nn.Linear[T]); !ok {
+				bad = append(bad, names[i]+" ("+(*p).OpType()+")")
+			}
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("%w: full fine-tuning needs dense layers; not dense: %s", ErrUnsupported, strings.Join(bad, ", "))
+		}
+	}
+	m.TokenEmbd.SetTrainable(on)
+	m.OutputNorm.SetTrainable(on)
+	for _, b := range m.Blocks {
+		b.AttnNorm.SetTrainable(on)
+		b.FFNNorm.SetTrainable(on)
+	}
+	for _, p := range ptrs {
+		if l, ok := (*p).(*nn.Linear[T]); ok {
+			l.SetFrozen(!on)
+		}
+	}
+	return nil
+}
+
+// ensureRope grows the rope cache to cover positions 0..P-1.
+func (m *Model[T]) ensureRope(P int) {
+	half := m.Config.HeadDim / 2
+	if len(m.cos) >= P*half {
+		return
+	}
+	P = max(P, min(m.Config.ContextLength, 2048), 2*len(m.cos)/max(half, 1))
+	m.cos, m.sin = make([]T, P*half), make([]T, P*half)
+	ropeCache(m.cos, m.sin, P, m.Config.HeadDim, m.Config.RopeBase, m.RopeFreqs)
+}
+
+// QuantizeNF4 replaces every dense linear layer of the blocks with its NF4
+// quantization (nn.QuantizeLinear), as Load does under QLoRA; the head stays
+// dense. Call it before injecting LoRA.
+func (m *Model[T]) QuantizeNF4(opt nf4.Options) error {
+	for _, b := range m.Blocks {
+		for _, slot := range []*nn.Node[T]{&b.Q, &b.K, &b.V, &b.O, &b.Gate, &b.Up, &b.Down} {
+			l, ok := (*slot).(*nn.Linear[T])
+			if !ok {
+				continue
+			}
+			q, err := nn.QuantizeLinear(l, opt)
+			if err != nil {
+				return fmt.Errorf("llama: %w", err)
+			}
+			*slot = q
+		}
+	}
+	return nil
+}

@@ -1,0 +1,352 @@
+package lora
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/tensor"
+)
+
+// LoraLinear wraps a frozen linear layer W (dense nn.Linear, nn.NF4Linear or
+// any Layer with the same shape contract) with a trainable low-rank update:
+//
+//	y = base(x) + s·dropout(x)·Aᵀ·Bᵀ     s = alpha/r (alpha/√r with rsLoRA)
+//
+// for x [..., in]. It holds scratch buffers and the last dropout mask, so it
+// is not safe for concurrent use.
+type LoraLinear[T tensor.Numeric] struct {
+	A *nn.Parameter[T] // [r, in], named name+".lora_a"
+	B *nn.Parameter[T] // [out, r], named name+".lora_b", zero at start
+
+	name    string
+	base    nn.Node[T]
+	engine  tensor.Engine[T]
+	in, out int
+	rank    int
+	alpha   float32
+	rslora  bool
+	scale   T
+
+	dropout  float64
+	training bool
+	rng      *rand.Rand
+	mask     []T // [N×in] of the last training Forward: 0 or 1/(1−p); nil without dropout
+
+	outShape []int
+	h, dh    []T // scratch [N×r]
+	xd, dxd  []T // scratch [N×in], with dropout only
+}
+
+// NewLoraLinear wraps base, whose input and output widths are dIn and dOut
+// (checked against base when it implements LinearInfo), in a LoRA layer of
+// the given rank and alpha with PEFT's defaults: A ~ U(±1/√in) drawn from a
+// stream seeded by the name, B = 0, scale alpha/rank, no dropout. Every
+// parameter of base is frozen. The layer is named name (usually
+// base.Name(), so that ReplaceLayer puts it in base's slot). With
+// InjectLoRA's options, rsLoRA, other inits, dropout and seeds are available.
+func NewLoraLinear[T tensor.Numeric](name string, base nn.Node[T], rank int, alpha float32, engine tensor.Engine[T], dIn, dOut int) (*LoraLinear[T], error) {
+	l, err := newLoraLinear(name, base, rank, alpha, engine, dIn, dOut, config{})
+	if err != nil {
+		return nil, err
+	}
+	l.freezeBase()
+	return l, nil
+}
+
+// freezeBase freezes every parameter of the base (PEFT's bias="none").
+func (l *LoraLinear[T]) freezeBase() {
+	for _, p := range l.base.Parameters() {
+		p.SetTrainable(false)
+	}
+}
+
+// freezeBases freezes the bases of the LoraLinears among ls.
+func freezeBases[T tensor.Numeric](ls []Layer[T]) {
+	for _, l := range ls {
+		if ll, ok := l.(*LoraLinear[T]); ok {
+			ll.freezeBase()
+		}
+	}
+}
+
+func newLoraLinear[T tensor.Numeric](name string, base nn.Node[T], rank int, alpha float32, engine tensor.Engine[T], dIn, dOut int, c config) (*LoraLinear[T], error) {
+	if base == nil || engine == nil {
+		return nil, configErr("layer %q: nil base or engine", name)
+	}
+	if err := validRankAlpha(rank, alpha); err != nil {
+		return nil, fmt.Errorf("layer %q: %w", name, err)
+	}
+	if dIn <= 0 || dOut <= 0 {
+		return nil, configErr("layer %q: dIn=%d dOut=%d", name, dIn, dOut)
+	}
+	if li, ok := base.(LinearInfo); ok && (li.InFeatures() != dIn || li.OutFeatures() != dOut) {
+		return nil, configErr("layer %q: base is %d→%d, not %d→%d", name, li.InFeatures(), li.OutFeatures(), dIn, dOut)
+	}
+	if c.dropout < 0 || c.dropout >= 1 {
+		return nil, configErr("layer %q: dropout %v outside [0, 1)", name, c.dropout)
+	}
+	l := &LoraLinear[T]{name: name, base: base, engine: engine, in: dIn, out: dOut,
+		dropout: c.dropout, training: true, rng: layerRand(c.seed, name)}
+	l.setAlpha(rank, alpha, c.rslora)
+	a := make([]T, rank*dIn)
+	initA(a, c.init, rank, dIn, l.rng)
+	l.A = nn.NewParameter(name+".lora_a", tensor.FromSlice(a, rank, dIn), true)
+	l.B = nn.NewParameter(name+".lora_b", tensor.Zeros[T](dOut, rank), true)
+	return l, nil
+}
+
+// initA fills a [r×in] by the chosen rule (see Init).
+func initA[T tensor.Numeric](a []T, init Init, r, in int, rng *rand.Rand) {
+	switch init {
+	case InitKaiming:
+		bound := 1 / math.Sqrt(float64(in))
+		for i := range a {
+			a[i] = T((2*rng.Float64() - 1) * bound)
+		}
+	case InitGaussian:
+		for i := range a {
+			a[i] = T(rng.NormFloat64() / float64(r))
+		}
+	default:
+		for i := range a {
+			a[i] = T(rng.NormFloat64())
+		}
+	}
+}
+
+// setAlpha sets rank, alpha and the scale s = alpha/r or alpha/√r.
+func (l *LoraLinear[T]) setAlpha(rank int, alpha float32, rslora bool) {
+	l.rank, l.alpha, l.rslora = rank, alpha, rslora
+	d := float64(rank)
+	if rslora {
+		d = math.Sqrt(d)
+	}
+	l.scale = T(float64(alpha) / d)
+}
+
+// Alpha returns alpha.
+func (l *LoraLinear[T]) Alpha() float32 { return l.alpha }
+
+// Rank returns r.
+func (l *LoraLinear[T]) Rank() int { return l.rank }
+
+// Scale returns s: alpha/r, or alpha/√r with rsLoRA.
+func (l *LoraLinear[T]) Scale() float64 { return float64(l.scale) }
+
+// RSLoRA reports whether the scale is alpha/√r.
+func (l *LoraLinear[T]) RSLoRA() bool { return l.rslora }
+
+// Dropout returns the dropout probability on the adapter input.
+func (l *LoraLinear[T]) Dropout() float64 { return l.dropout }
+
+// Base returns the wrapped (frozen) layer.
+func (l *LoraLinear[T]) Base() nn.Node[T] { return l.base }
+
+// Engine returns the engine the adapter computes with.
+func (l *LoraLinear[T]) Engine() tensor.Engine[T] { return l.engine }
+
+// InFeatures returns in.
+func (l *LoraLinear[T]) InFeatures() int { return l.in }
+
+// OutFeatures returns out.
+func (l *LoraLinear[T]) OutFeatures() int { return l.out }
+
+// SetTraining turns dropout on (true, the initial state) or off (for
+// inference). Without dropout it changes nothing.
+func (l *LoraLinear[T]) SetTraining(on bool) { l.training = on }
+
+// Name returns the layer name.
+func (l *LoraLinear[T]) Name() string { return l.name }
+
+// SetName renames the layer (not its parameters, nor the base).
+func (l *LoraLinear[T]) SetName(name string) { l.name = name }
+
+// OpType returns "LoraLinear".
+func (l *LoraLinear[T]) OpType() string { return "LoraLinear" }
+
+// Attributes describes the adapter and its base.
+func (l *LoraLinear[T]) Attributes() map[string]interface{} {
+	return map[string]interface{}{"in_features": l.in, "out_features": l.out, "rank": l.rank,
+		"alpha": l.alpha, "scale": float64(l.scale), "use_rslora": l.rslora,
+		"dropout": l.dropout, "base_op": l.base.OpType()}
+}
+
+// Parameters returns A and B only: the base is frozen.
+func (l *LoraLinear[T]) Parameters() []*nn.Parameter[T] { return []*nn.Parameter[T]{l.A, l.B} }
+
+// OutputShape returns the shape of the last output, or [out] before any.
+func (l *LoraLinear[T]) OutputShape() []int {
+	if l.outShape == nil {
+		return []int{l.out}
+	}
+	return append([]int(nil), l.outShape...)
+}
+
+// Forward computes y = base(x) + s·dropout(x)·Aᵀ·Bᵀ for x [..., in]; y is
+// [..., out]. The base's output tensor is reused for y.
+func (l *LoraLinear[T]) Forward(ctx context.Context, inputs ...*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
+	x, n, err := l.input(inputs)
+	if err != nil {
+		return nil, err
+	}
+	y, err := l.base.Forward(ctx, x)
+	if err != nil {
+		return nil, fmt.Errorf("lora: layer %q: base: %w", l.name, err)
+	}
+	if y.Size() != n*l.out || y.Dim(-1) != l.out {
+		return nil, fmt.Errorf("%w: layer %q: base output %v, want [..., %d]", ErrShape, l.name, y.Shape(), l.out)
+	}
+	xd := x.Data()
+	l.mask = l.mask[:0]
+	if l.dropout > 0 && l.training {
+		l.mask = grow(l.mask, n*l.in)
+		l.xd = grow(l.xd, n*l.in)
+		dropoutForward(l.xd, l.mask, xd, l.dropout, l.rng)
+		xd = l.xd
+	}
+	l.h = grow(l.h, n*l.rank)
+	loraForward(l.engine, y.Data(), l.h, xd, l.A.Value.Data(), l.B.Value.Data(), l.scale, n, l.in, l.rank, l.out)
+	l.outShape = y.Shape()
+	return y, nil
+}
+
+// Backward accumulates dA and dB (each when trainable) and returns dx
+// through the base and the adapter (nil in ParamsOnly mode, where the base
+// is not called at all: it has no trainable parameters). With dropout it
+// must follow the training Forward of an input of the same size.
+func (l *LoraLinear[T]) Backward(ctx context.Context, mode nn.BackwardMode, dy *tensor.Tensor[T], inputs ...*tensor.Tensor[T]) ([]*tensor.Tensor[T], error) {
+	x, n, err := l.input(inputs)
+	if err != nil {
+		return nil, err
+	}
+	if dy == nil || dy.Size() != n*l.out || dy.Dim(-1) != l.out {
+		return nil, fmt.Errorf("%w: layer %q: output gradient %v for input %v", ErrShape, l.name, shapeOf(dy), x.Shape())
+	}
+	xd, mask := x.Data(), []T(nil)
+	if l.dropout > 0 && l.training {
+		if len(l.mask) != n*l.in {
+			return nil, fmt.Errorf("%w: layer %q: dropout mask is for %d values, input has %d", ErrState, l.name, len(l.mask), n*l.in)
+		}
+		mask = l.mask
+		l.xd = grow(l.xd, n*l.in)
+		tensor.MulTo(l.xd, xd, mask)
+		xd = l.xd
+	}
+	var dx *tensor.Tensor[T]
+	var dxd []T
+	if mode != nn.ParamsOnly {
+		g, err := l.base.Backward(ctx, mode, dy, x)
+		if err != nil {
+			return nil, fmt.Errorf("lora: layer %q: base: %w", l.name, err)
+		}
+		if len(g) == 0 || g[0] == nil || g[0].Size() != x.Size() {
+			return nil, fmt.Errorf("%w: layer %q: base returned no input gradient", ErrShape, l.name)
+		}
+		dx, dxd = g[0], g[0].Data()
+		if mask != nil {
+			l.dxd = grow(l.dxd, n*l.in)
+		}
+	}
+	var dA, dB []T
+	if l.A.Trainable && l.A.Grad != nil {
+		dA = l.A.Grad.Data()
+	}
+	if l.B.Trainable && l.B.Grad != nil {
+		dB = l.B.Grad.Data()
+	}
+	l.h, l.dh = grow(l.h, n*l.rank), grow(l.dh, n*l.rank)
+	loraBackward(l.engine, dxd, l.dxd, mask, dA, dB, l.h, l.dh, dy.Data(), xd,
+		l.A.Value.Data(), l.B.Value.Data(), l.scale, n, l.in, l.rank, l.out)
+	return []*tensor.Tensor[T]{dx}, nil
+}
+
+// input checks the single input [..., in] and returns it with N.
+func (l *LoraLinear[T]) input(inputs []*tensor.Tensor[T]) (*tensor.Tensor[T], int, error) {
+	if len(inputs) != 1 || inputs[0] == nil {
+		return nil, 0, fmt.Errorf("%w: layer %q takes 1 input, got %d", ErrShape, l.name, len(inputs))
+	}
+	x := inputs[0]
+	if x.Dims() == 0 || x.Dim(-1) != l.in {
+		return nil, 0, fmt.Errorf("%w: layer %q: input %v, want [..., %d]", ErrShape, l.name, x.Shape(), l.in)
+	}
+	return x, x.Size() / l.in, nil
+}
+
+// DeltaWeight returns s·B·A [out, in], the update Merge adds to W.
+func (l *LoraLinear[T]) DeltaWeight() *tensor.Tensor[T] {
+	d := tensor.Zeros[T](l.out, l.in)
+	l.engine.Gemm(false, false, l.out, l.in, l.rank, l.scale, l.B.Value.Data(), l.A.Value.Data(), 0, d.Data())
+	return d
+}
+
+// loraForward adds the adapter to y[N×out] (which holds base(x)):
+//
+//	h[N×r]   = xd[N×in]·A[r×in]ᵀ
+//	y[N×out] += s·h·B[out×r]ᵀ
+func loraForward[T tensor.Numeric](e tensor.Engine[T], y, h, xd, a, b []T, s T, n, in, r, out int) {
+	e.Gemm(false, true, n, r, in, 1, xd, a, 0, h)
+	e.Gemm(false, true, n, out, r, s, h, b, 1, y)
+}
+
+// loraBackward is loraForward in reverse. h is recomputed from xd (the
+// dropped-out input) rather than kept, since it costs N·in·r:
+//
+//	h[N×r]     = xd·Aᵀ
+//	dh[N×r]    = s·dy[N×out]·B
+//	dB[out×r] += s·dyᵀ·h                        (when dB != nil)
+//	dA[r×in]  += dhᵀ·xd                         (when dA != nil)
+//	dx[N×in]  += (dh·A) ⊙ mask                  (when dx != nil; mask nil = 1)
+//
+// dxd [N×in] is scratch for the masked case.
+func loraBackward[T tensor.Numeric](e tensor.Engine[T], dx, dxd, mask, dA, dB, h, dh, dy, xd, a, b []T, s T, n, in, r, out int) {
+	if dB != nil {
+		e.Gemm(false, true, n, r, in, 1, xd, a, 0, h)
+		e.Gemm(true, false, out, r, n, s, dy, h, 1, dB)
+	}
+	if dA == nil && dx == nil {
+		return
+	}
+	e.Gemm(false, false, n, r, out, s, dy, b, 0, dh)
+	if dA != nil {
+		e.Gemm(true, false, r, in, n, 1, dh, xd, 1, dA)
+	}
+	switch {
+	case dx == nil:
+	case mask == nil:
+		e.Gemm(false, false, n, in, r, 1, dh, a, 1, dx)
+	default:
+		e.Gemm(false, false, n, in, r, 1, dh, a, 0, dxd)
+		tensor.AddMul(dx, dxd, mask)
+	}
+}
+
+// dropoutForward draws mask[i] ∈ {0, 1/(1−p)} (keep with probability 1−p)
+// and writes xd[i] = x[i]·mask[i] (inverted dropout, as torch.nn.Dropout).
+func dropoutForward[T tensor.Numeric](xd, mask, x []T, p float64, rng *rand.Rand) {
+	keep := T(1 / (1 - p))
+	for i, v := range x {
+		if rng.Float64() < p {
+			mask[i], xd[i] = 0, 0
+			continue
+		}
+		mask[i], xd[i] = keep, v*keep
+	}
+}
+
+// grow returns s resized to n, reallocating only when its capacity is short.
+func grow[T tensor.Numeric](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+func shapeOf[T tensor.Numeric](t *tensor.Tensor[T]) []int {
+	if t == nil {
+		return nil
+	}
+	return t.Shape()
+}

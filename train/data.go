@@ -1,0 +1,141 @@
+package train
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+
+	"github.com/webtune/webtune/tokenizer"
+)
+
+// Tokenize turns a training text into one token stream as llama.cpp would
+// tokenize it for inference: BOS first when the vocabulary asks for it.
+func Tokenize(tok *tokenizer.Tokenizer, text string) []int {
+	return tok.Encode(text, true)
+}
+
+// Dataset holds the token stream and its windows: training windows are
+// start offsets into the training part, evaluation windows into the held-out
+// tail. A window at s covers tokens[s : s+SeqLen+1].
+type Dataset struct {
+	tokens    []int
+	seqLen    int
+	train     []int // [nTrain] window starts in tokens[:split]
+	eval      []int // [nEval] window starts in tokens[split:]
+	split     int   // first held-out token
+	hash      uint64
+	permSeed  uint64
+	perm      []int // order of the current epoch
+	permEpoch int
+}
+
+// newDataset splits tokens per c and cuts the windows. A stream too short
+// for one window of c.SeqLen+1 tokens shrinks the window; c.SeqLen is
+// returned as used.
+func newDataset(tokens []int, c Config) (*Dataset, int, error) {
+	if len(tokens) < 2 {
+		return nil, 0, fmt.Errorf("%w: %d tokens of data; need at least 2", ErrConfig, len(tokens))
+	}
+	d := &Dataset{tokens: tokens, permSeed: c.Seed, permEpoch: -1}
+	split := len(tokens)
+	if c.EvalFraction > 0 {
+		n := int(float64(len(tokens)) * c.EvalFraction)
+		// hold out only if both sides keep at least one full window
+		if n >= c.SeqLen+1 && len(tokens)-n >= c.SeqLen+1 {
+			split = len(tokens) - n
+		}
+	}
+	d.split = split
+	d.seqLen = min(c.SeqLen, split-1)
+	d.train = windows(0, split, d.seqLen, c.Stride)
+	if split < len(tokens) {
+		d.eval = windows(split, len(tokens), d.seqLen, d.seqLen)
+		if c.EvalWindows > 0 && len(d.eval) > c.EvalWindows {
+			d.eval = d.eval[:c.EvalWindows]
+		}
+	}
+	h := fnv.New64a()
+	var b [4]byte
+	for _, t := range tokens {
+		b[0], b[1], b[2], b[3] = byte(t), byte(t>>8), byte(t>>16), byte(t>>24)
+		h.Write(b[:])
+	}
+	d.hash = h.Sum64()
+	return d, d.seqLen, nil
+}
+
+// windows returns the starts of windows of seqLen+1 tokens in [lo, hi)
+// every stride tokens; a tail shorter than stride gets one last window
+// ending at hi, so no token is left out.
+func windows(lo, hi, seqLen, stride int) []int {
+	var w []int
+	last := hi - (seqLen + 1)
+	for s := lo; s <= last; s += stride {
+		w = append(w, s)
+	}
+	if len(w) > 0 && w[len(w)-1] < last {
+		w = append(w, last)
+	}
+	return w
+}
+
+// TrainWindows returns the number of training windows.
+func (d *Dataset) TrainWindows() int { return len(d.train) }
+
+// EvalWindows returns the number of held-out windows evaluated.
+func (d *Dataset) EvalWindows() int { return len(d.eval) }
+
+// Tokens returns the number of tokens in the stream.
+func (d *Dataset) Tokens() int { return len(d.tokens) }
+
+// order returns the permutation of the training windows for epoch e:
+// seeded by (Seed, e), so it needs no RNG state in a checkpoint.
+func (d *Dataset) order(e int) []int {
+	if d.permEpoch != e {
+		r := rand.New(rand.NewPCG(d.permSeed, uint64(e)+0x7472616e))
+		d.perm = r.Perm(len(d.train))
+		d.permEpoch = e
+	}
+	return d.perm
+}
+
+// cursor is a position in the training data: an epoch and an index into
+// that epoch's permutation.
+type cursor struct{ Epoch, Index int }
+
+// batch fills tokens and targets ([B][SeqLen] each, allocated by the
+// caller) with the next B windows from c and returns the advanced cursor.
+func (d *Dataset) batch(c cursor, tokens, targets [][]int) cursor {
+	for b := range tokens {
+		if c.Index >= len(d.train) {
+			c = cursor{Epoch: c.Epoch + 1}
+		}
+		s := d.train[d.order(c.Epoch)[c.Index]]
+		copy(tokens[b], d.tokens[s:s+d.seqLen])
+		copy(targets[b], d.tokens[s+1:s+d.seqLen+1])
+		c.Index++
+	}
+	return c
+}
+
+// evalBatch fills tokens and targets with held-out windows i, i+1, ... and
+// returns how many rows it filled.
+func (d *Dataset) evalBatch(i int, tokens, targets [][]int) int {
+	n := 0
+	for ; n < len(tokens) && i+n < len(d.eval); n++ {
+		s := d.eval[i+n]
+		copy(tokens[n], d.tokens[s:s+d.seqLen])
+		copy(targets[n], d.tokens[s+1:s+d.seqLen+1])
+	}
+	return n
+}
+
+// matrix returns a [rows][cols] int matrix in one allocation.
+func matrix(rows, cols int) [][]int {
+	buf := make([]int, rows*cols)
+	m := make([][]int, rows)
+	for i := range m {
+		m[i] = buf[i*cols : (i+1)*cols : (i+1)*cols]
+	}
+	return m
+}

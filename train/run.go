@@ -1,0 +1,239 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/tensor"
+)
+
+// Model is what a run trains: a causal LM that computes the mean next-token
+// cross-entropy of a batch and accumulates its gradients into Parameters()
+// (the trainable ones: LoRA A and B, or every weight for full fine-tuning).
+// *llama.Model[T] satisfies it.
+type Model[T tensor.Numeric] interface {
+	// ForwardBackward returns the mean cross-entropy of targets [B][T]
+	// given tokens [B][T] and adds gradScale times its gradient.
+	ForwardBackward(ctx context.Context, tokens, targets [][]int, gradScale float64) (float64, error)
+	// Loss returns the mean cross-entropy without gradients.
+	Loss(ctx context.Context, tokens, targets [][]int) (float64, error)
+	// Parameters returns the trainable parameters (unique names).
+	Parameters() []*nn.Parameter[T]
+}
+
+// Progress is reported after every step.
+type Progress struct {
+	Step         int           // Step is the number of steps done (1-based after the first).
+	Steps        int           // Steps is the run's total.
+	Epoch        float64       // Epoch is passes over the training windows so far.
+	Loss         float64       // Loss is this step's mean training loss (nats/token).
+	EvalLoss     float64       // EvalLoss is the held-out loss, NaN when not evaluated at this step.
+	LR           float64       // LR is the learning rate used by this step.
+	GradNorm     float64       // GradNorm is the global gradient norm before clipping.
+	Tokens       int64         // Tokens is the training tokens processed so far (resumes included).
+	TokensPerSec float64       // TokensPerSec is the training throughput of this process.
+	Elapsed      time.Duration // Elapsed is the time spent inside Step (pauses excluded; resumes included).
+	ETA          time.Duration // ETA estimates the time left at this process's pace.
+}
+
+// Run is one training run. It is not safe for concurrent use; a browser
+// calls Step from one goroutine and may stop calling it at any time.
+type Run[T tensor.Numeric] struct {
+	// OnProgress, when set, is called after every step.
+	OnProgress func(Progress)
+
+	cfg    Config
+	m      Model[T]
+	params []*nn.Parameter[T]
+	opt    *nn.AdamW[T]
+	data   *Dataset
+
+	step     int    // steps done
+	pos      cursor // next training window
+	tokens   int64
+	elapsed  time.Duration // time in Step, checkpointed
+	session  time.Duration // time in Step since New/Restore
+	sessionN int           // steps since New/Restore
+	losses   []float64     // training loss of every step done
+	evals    []EvalPoint
+
+	in, tg [][]int // [Batch][SeqLen] scratch
+}
+
+// EvalPoint is one held-out evaluation.
+type EvalPoint struct {
+	Step int
+	Loss float64
+}
+
+// New prepares a run of m on the token stream tokens (see Tokenize). The
+// trainable parameters are m.Parameters() at this point.
+func New[T tensor.Numeric](m Model[T], tokens []int, cfg Config) (*Run[T], error) {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	d, seqLen, err := newDataset(tokens, c)
+	if err != nil {
+		return nil, err
+	}
+	c.SeqLen = seqLen
+	c.Stride = min(c.Stride, seqLen)
+	c = c.fillSteps(d.TrainWindows())
+	params := m.Parameters()
+	if len(params) == 0 {
+		return nil, fmt.Errorf("%w: the model has no trainable parameters (inject LoRA or enable full fine-tuning)", ErrConfig)
+	}
+	seen := map[string]bool{}
+	for _, p := range params {
+		if seen[p.Name] {
+			return nil, fmt.Errorf("%w: two trainable parameters are named %q", ErrConfig, p.Name)
+		}
+		seen[p.Name] = true
+	}
+	opt := nn.NewAdamW[T](nn.AdamWConfig{LR: c.LR, Beta1: c.Beta1, Beta2: c.Beta2, Eps: 1e-8,
+		WeightDecay: c.WeightDecay, NoWeightDecay: c.WeightDecay == 0})
+	r := &Run[T]{cfg: c, m: m, params: params, opt: opt, data: d,
+		in: matrix(c.Batch, seqLen), tg: matrix(c.Batch, seqLen)}
+	return r, nil
+}
+
+// Config returns the configuration with every default filled in (SeqLen as
+// used, Steps, Warmup, EvalEvery).
+func (r *Run[T]) Config() Config { return r.cfg }
+
+// Data returns the dataset.
+func (r *Run[T]) Data() *Dataset { return r.data }
+
+// StepsDone returns the number of steps done.
+func (r *Run[T]) StepsDone() int { return r.step }
+
+// Done reports whether every step has been done.
+func (r *Run[T]) Done() bool { return r.step >= r.cfg.Steps }
+
+// Losses returns the training loss of every step done (a copy).
+func (r *Run[T]) Losses() []float64 { return append([]float64(nil), r.losses...) }
+
+// EvalLosses returns every held-out evaluation so far (a copy).
+func (r *Run[T]) EvalLosses() []EvalPoint { return append([]EvalPoint(nil), r.evals...) }
+
+// Run calls Step until the run is done, ctx is cancelled or a step fails.
+func (r *Run[T]) Run(ctx context.Context) error {
+	for !r.Done() {
+		if _, err := r.Step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Step does one optimizer step: GradAccum micro-batches forward and
+// backward, clipping, the scheduled learning rate, AdamW; then an
+// evaluation when due. It returns ErrDone after the last step. A cancelled
+// ctx or a failed micro-batch leaves the run as before the call (the step
+// is redone by the next call); a non-finite loss or gradient returns an
+// error wrapping ErrNonFinite, without applying the update.
+func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
+	if r.Done() {
+		return Progress{}, ErrDone
+	}
+	start := time.Now()
+	c := r.cfg
+	nn.ZeroGrads(r.params)
+	pos := r.pos
+	var loss float64
+	for k := 0; k < c.GradAccum; k++ {
+		if err := ctx.Err(); err != nil {
+			return Progress{}, err
+		}
+		pos = r.data.batch(pos, r.in, r.tg)
+		l, err := r.m.ForwardBackward(ctx, r.in, r.tg, 1/float64(c.GradAccum))
+		if err != nil {
+			return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
+		}
+		loss += l / float64(c.GradAccum)
+	}
+	norm := gradNorm(r.params)
+	if bad(loss) || bad(norm) {
+		return Progress{}, fmt.Errorf("%w: step %d: loss %g, gradient norm %g; parameters kept from step %d",
+			ErrNonFinite, r.step+1, loss, norm, r.step)
+	}
+	if c.ClipNorm > 0 {
+		nn.ClipGradNorm(r.params, c.ClipNorm)
+	}
+	lr := c.LRAt(r.step)
+	r.opt.SetLR(lr)
+	if err := r.opt.Step(ctx, r.params); err != nil {
+		return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
+	}
+	r.step++
+	r.pos = pos
+	r.tokens += int64(c.GradAccum * c.Batch * c.SeqLen)
+	r.losses = append(r.losses, loss)
+	ev := math.NaN()
+	if r.data.EvalWindows() > 0 && (r.step == c.Steps || (c.EvalEvery > 0 && r.step%c.EvalEvery == 0)) {
+		var err error
+		if ev, err = r.Evaluate(ctx); err != nil {
+			return Progress{}, err
+		}
+		r.evals = append(r.evals, EvalPoint{Step: r.step, Loss: ev})
+	}
+	d := time.Since(start)
+	r.elapsed += d
+	r.session += d
+	r.sessionN++
+	p := r.progress(loss, ev, lr, norm)
+	if r.OnProgress != nil {
+		r.OnProgress(p)
+	}
+	return p, nil
+}
+
+// progress builds the event of the step just done.
+func (r *Run[T]) progress(loss, ev, lr, norm float64) Progress {
+	c := r.cfg
+	p := Progress{Step: r.step, Steps: c.Steps, Loss: loss, EvalLoss: ev, LR: lr, GradNorm: norm,
+		Tokens: r.tokens, Elapsed: r.elapsed,
+		Epoch: float64(r.step*c.Batch*c.GradAccum) / float64(max(1, r.data.TrainWindows()))}
+	if s := r.session.Seconds(); s > 0 {
+		p.TokensPerSec = float64(r.sessionN*c.GradAccum*c.Batch*c.SeqLen) / s
+		p.ETA = time.Duration(float64(r.session) / float64(r.sessionN) * float64(c.Steps-r.step))
+	}
+	return p
+}
+
+// Evaluate returns the mean loss over the held-out windows (NaN when there
+// are none). It runs forward passes only and leaves gradients alone.
+func (r *Run[T]) Evaluate(ctx context.Context) (float64, error) {
+	n := r.data.EvalWindows()
+	if n == 0 {
+		return math.NaN(), nil
+	}
+	var sum float64
+	for i := 0; i < n; {
+		k := r.data.evalBatch(i, r.in, r.tg)
+		l, err := r.m.Loss(ctx, r.in[:k], r.tg[:k])
+		if err != nil {
+			return 0, fmt.Errorf("train: eval: %w", err)
+		}
+		sum += l * float64(k)
+		i += k
+	}
+	return sum / float64(n), nil
+}
+
+// gradNorm returns the global L2 norm of the gradients.
+func gradNorm[T tensor.Numeric](ps []*nn.Parameter[T]) float64 {
+	var sq float64
+	for _, p := range ps {
+		if p.Grad != nil {
+			sq += tensor.SumSq(p.Grad.Data())
+		}
+	}
+	return math.Sqrt(sq)
+}
+
+func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
