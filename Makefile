@@ -53,10 +53,10 @@ bench-wasm:
 ## fuzz: long fuzzing runs (FUZZTIME each), outside make test
 FUZZTIME ?= 10m
 fuzz:
-	$(GO) test ./gguf -run='^$$' -fuzz=FuzzOpen -fuzztime=$(FUZZTIME)
-	$(GO) test ./nf4 -run='^$$' -fuzz=FuzzQuantize -fuzztime=$(FUZZTIME)
-	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzTokenizer -fuzztime=$(FUZZTIME)
-	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzNew -fuzztime=$(FUZZTIME)
+	$(GO) test ./gguf -run='^$$' -fuzz=FuzzOpen -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./nf4 -run='^$$' -fuzz=FuzzQuantize -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzTokenizer -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzNew -fuzztime=$(FUZZTIME) -timeout=0
 
 ## wasm: the browser build
 wasm:

@@ -185,33 +185,27 @@ func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) 
 func Float32ToFloat16(f float32) uint16 {
 	b := math.Float32bits(f)
 	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23) & 0xFF
-	mant := b & 0x7FFFFF
-	if exp == 0xFF {
-		if mant != 0 {
-			return sign | 0x7E00
-		}
-		return sign | 0x7C00
+	u := b & 0x7FFFFFFF
+	if u >= 0x38800000 && u < 0x47800000 { // normal half range: branch-free round to nearest even
+		u -= (127 - 15) << 23 // rebias the exponent
+		return sign | uint16((u+0x0FFF+(u>>13)&1)>>13)
 	}
-	e := exp - 127 + 15 // biased half exponent
+	exp := int(u >> 23)
+	mant := u & 0x7FFFFF
 	switch {
-	case e >= 31:
+	case exp == 0xFF && mant != 0:
+		return sign | 0x7E00
+	case exp >= 127+16: // too large (or Inf)
 		return sign | 0x7C00
-	case e <= 0: // half subnormal or zero: value = m * 2^-24 with m = full mantissa >> shift
-		if e < -10 {
-			return sign
-		}
-		m := mant | 0x800000
-		shift := uint(14 - e)
-		h, rem, half := m>>shift, m&(1<<shift-1), uint32(1)<<(shift-1)
-		if rem > half || (rem == half && h&1 == 1) {
-			h++
-		}
-		return sign | uint16(h)
+	case exp < 127-25: // below half the smallest subnormal: zero
+		return sign
 	}
-	h := uint32(e)<<10 | mant>>13
-	if rem := mant & 0x1FFF; rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++ // may carry into the exponent, up to Inf: still correct
+	// Half subnormal: value = m * 2^-24 with m = full mantissa >> shift.
+	m := mant | 0x800000
+	shift := uint(126 - exp)
+	h, rem, half := m>>shift, m&(1<<shift-1), uint32(1)<<(shift-1)
+	if rem > half || (rem == half && h&1 == 1) {
+		h++
 	}
 	return sign | uint16(h)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 )
 
 // chunkSize bounds a single allocation made on the word of a length read from the file, so a caller
@@ -93,7 +94,7 @@ func (d *decoder) bytes(n int, what string) ([]byte, error) {
 	var b []byte
 	for len(b) < n {
 		k := min(chunkSize, n-len(b))
-		b = append(b, make([]byte, k)...)
+		b = slices.Grow(b, k)[:len(b)+k]
 		if err := d.full(b[len(b)-k:], what); err != nil {
 			return nil, err
 		}

@@ -176,7 +176,9 @@ func (f *File) ReadTensorF32(name string) ([]float32, error) {
 	bs, ts := ti.Type.BlockSize(), ti.Type.TypeSize()
 	nBlocks := int(ti.NumBytes()) / ts
 	perChunk := max(1, chunkSize/ts)
-	out := make([]float32, 0, min(int(ti.NumElements()), perChunk*bs))
+	// Allocate up front for all but huge tensors; beyond that grow as chunks actually arrive, so a
+	// caller's wrong size cannot make us allocate memory the data does not back.
+	out := make([]float32, 0, min(int(ti.NumElements()), 1<<24))
 	buf := make([]byte, min(nBlocks, perChunk)*ts)
 	for done := 0; done < nBlocks; {
 		k := min(perChunk, nBlocks-done)

@@ -195,3 +195,14 @@ func TestValueAccessors(t *testing.T) {
 		t.Error("type tables")
 	}
 }
+
+// TestLongString reads a string longer than one read chunk.
+func TestLongString(t *testing.T) {
+	long := strings.Repeat("0123456789abcdef", 3*chunkSize/16+5)
+	w := NewWriter()
+	w.Add("long", String(long))
+	f := openBytes(t, writeBytes(t, w))
+	if s, err := f.GetString("long"); err != nil || s != long {
+		t.Fatalf("long string: %d bytes, %v", len(s), err)
+	}
+}

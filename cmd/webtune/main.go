@@ -1,0 +1,97 @@
+// Command webtune LoRA-fine-tunes tiny llama models stored as GGUF, natively.
+//
+// Usage: webtune <command> [flags] [args]; `webtune help` lists the commands and
+// `webtune <command> --help` describes one.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"text/tabwriter"
+)
+
+// command is one webtune subcommand. run parses args with its own flag.FlagSet (output to
+// stderr, flag.ContinueOnError), writes results to stdout and returns an error on failure;
+// returning flag.ErrHelp (as fs.Parse does for --help) exits with status 0.
+type command struct {
+	name    string // name is the subcommand word, e.g. "inspect".
+	summary string // summary is one line for `webtune help`.
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands is the registration table, filled by register.
+var commands = map[string]command{}
+
+// register adds a subcommand; call it from an init function in the command's own file
+// (cmd/webtune/<name>.go). Registering a name twice is a programming error and panics.
+func register(c command) {
+	if _, dup := commands[c.name]; dup || c.name == "" || c.run == nil {
+		panic("webtune: bad or duplicate command registration " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// Commands whose files predate the table are registered here; moving a line into the
+// command's own init is enough to take it over.
+func init() {
+	register(command{"train", "fine-tune a LoRA adapter (or the whole model) on a text file", runTrain})
+	register(command{"generate", "sample text from a model with optional LoRA adapters", runGenerate})
+	register(command{"merge", "fold LoRA adapters into a base model (llama.cpp export-lora)", runMerge})
+}
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line args (without the program name) and returns the exit status:
+// 0 on success or help, 1 after printing a one-line error to stderr, 2 never (usage errors are 1).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 1
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			usage(stdout)
+			return 0
+		}
+		name, rest = rest[0], []string{"--help"}
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "webtune: unknown command %q (run 'webtune help')\n", name)
+		return 1
+	}
+	if err := c.run(ctx, rest, stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "webtune %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// usage prints the command list.
+func usage(w io.Writer) {
+	fmt.Fprint(w, "webtune fine-tunes tiny llama models (GGUF) with LoRA.\n\nusage: webtune <command> [flags] [args]\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, n := range names {
+		fmt.Fprintf(tw, "  %s\t%s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(tw, "  help\tlist the commands, or 'help <command>' to describe one\n")
+	tw.Flush()
+	fmt.Fprint(w, "\nRun 'webtune <command> --help' for a command's flags.\n")
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/llama"
+	"github.com/webtune/webtune/lora"
+	"github.com/webtune/webtune/train"
+)
+
+const trainUsage = `usage: webtune train --model base.gguf --data file.txt --out adapter.gguf
+       [--rank 8] [--alpha 16] [--targets attn_q,attn_v] [--qlora] [--full]
+       [--steps N] [--lr 1e-3] [--batch 4] [--grad-accum 1] [--seq-len 128] [--stride N]
+       [--seed 0] [--checkpoint file] [--checkpoint-every N] [--resume file] [--stop-after N]
+
+Fine-tunes a LoRA adapter (or, with --full, every weight) of a llama GGUF
+model on a text file and writes a llama.cpp-loadable adapter GGUF (with
+--full: a whole model GGUF). Targets: attn_q, attn_k, attn_v, attn_output,
+ffn_gate, ffn_up, ffn_down, output, PEFT names (q_proj, ...) or all-linear.
+--qlora holds the frozen block weights in NF4. A checkpoint (adapter,
+optimizer state, data position) is written every --checkpoint-every steps,
+at the end, on Ctrl-C and after --stop-after steps; --resume continues from
+one with the same flags and gives the same losses as an uninterrupted run.
+`
+
+// trainFlags are the train command's options.
+type trainFlags struct {
+	model, data, out          string
+	rank                      int
+	alpha                     float64
+	targets                   string
+	qlora, full               bool
+	cfg                       train.Config
+	ckpt, resume              string
+	ckptEvery, stopAfter      int
+	evalFraction, clip, minLR float64
+	warmup                    int
+}
+
+func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
+	f := &trainFlags{}
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, trainUsage); fs.PrintDefaults() }
+	fs.StringVar(&f.model, "model", "", "base model GGUF")
+	fs.StringVar(&f.data, "data", "", "training text file (UTF-8)")
+	fs.StringVar(&f.out, "out", "", "adapter GGUF to write (a model GGUF with --full)")
+	fs.IntVar(&f.rank, "rank", 8, "LoRA rank r")
+	fs.Float64Var(&f.alpha, "alpha", 16, "LoRA alpha (scale alpha/r)")
+	fs.StringVar(&f.targets, "targets", "attn_q,attn_v", "comma-separated layers to adapt")
+	fs.BoolVar(&f.qlora, "qlora", false, "QLoRA: hold the frozen block weights in NF4")
+	fs.BoolVar(&f.full, "full", false, "full fine-tuning: train every weight, write the whole model")
+	fs.IntVar(&f.cfg.Steps, "steps", 0, "optimizer steps (0: one epoch)")
+	fs.Float64Var(&f.cfg.LR, "lr", 1e-3, "peak learning rate")
+	fs.Float64Var(&f.minLR, "min-lr", 0, "final learning rate of the cosine decay (0: lr/10)")
+	fs.IntVar(&f.warmup, "warmup", 0, "warm-up steps (0: steps/20, at most 100; -1: none)")
+	fs.IntVar(&f.cfg.Batch, "batch", 4, "windows per micro-batch")
+	fs.IntVar(&f.cfg.GradAccum, "grad-accum", 1, "micro-batches per optimizer step")
+	fs.IntVar(&f.cfg.SeqLen, "seq-len", 128, "tokens per window")
+	fs.IntVar(&f.cfg.Stride, "stride", 0, "tokens between window starts (0: seq-len)")
+	fs.Float64Var(&f.cfg.WeightDecay, "weight-decay", 0, "AdamW weight decay")
+	fs.Float64Var(&f.clip, "clip", 1, "gradient global-norm bound (-1: none)")
+	fs.Float64Var(&f.evalFraction, "eval-fraction", 0.1, "held-out share of the data (-1: none)")
+	fs.IntVar(&f.cfg.EvalEvery, "eval-every", 0, "evaluate every N steps (0: steps/10)")
+	fs.Uint64Var(&f.cfg.Seed, "seed", 0, "seed of the LoRA init and the data order")
+	fs.StringVar(&f.ckpt, "checkpoint", "", "checkpoint file to write (default OUT.ckpt)")
+	fs.IntVar(&f.ckptEvery, "checkpoint-every", 100, "steps between checkpoints (0: only at the end)")
+	fs.StringVar(&f.resume, "resume", "", "checkpoint to resume from")
+	fs.IntVar(&f.stopAfter, "stop-after", 0, "stop after N steps of this session, writing the checkpoint (0: run to the end)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if f.data == "" || f.out == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return nil, errUsage
+	}
+	f.cfg.MinLR, f.cfg.Warmup, f.cfg.ClipNorm, f.cfg.EvalFraction = f.minLR, f.warmup, f.clip, f.evalFraction
+	if f.qlora && f.full {
+		fs.Usage()
+		return nil, fmt.Errorf("%w: --qlora and --full exclude each other (NF4 base weights are frozen)", errUsage)
+	}
+	if f.ckpt == "" {
+		f.ckpt = f.out + ".ckpt"
+	}
+	return f, nil
+}
+
+// runTrain is the train command.
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseTrainFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	text, err := os.ReadFile(f.data)
+	if err != nil {
+		return err
+	}
+	lm, err := loadModel(f.model, f.qlora)
+	if err != nil {
+		return err
+	}
+	if lm.Tok == nil {
+		return fmt.Errorf("%s has no tokenizer: cannot tokenize %s", lm.Path, f.data)
+	}
+	if err := prepareTrainable(lm, f); err != nil {
+		return err
+	}
+	run, err := train.New[float32](lm.Model, train.Tokenize(lm.Tok, string(text)), f.cfg)
+	if err != nil {
+		return err
+	}
+	if f.resume != "" {
+		b, err := os.ReadFile(f.resume)
+		if err != nil {
+			return err
+		}
+		if err := run.Restore(bytes.NewReader(b)); err != nil {
+			return fmt.Errorf("%s: %w", f.resume, err)
+		}
+	}
+	c := run.Config()
+	fmt.Fprintf(stderr, "%s: %s; %d tokens, %d training windows of %d, %d held out; %d steps\n",
+		lm.Path, paramSummary(lm.Model), run.Data().Tokens(), run.Data().TrainWindows(), c.SeqLen,
+		run.Data().EvalWindows(), c.Steps)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	rep := newReporter(stderr)
+	run.OnProgress = rep.report
+	runErr := trainLoop(ctx, run, f)
+	rep.done()
+	// Whatever happened, the parameters are those of the last good step:
+	// save them, and a checkpoint to resume from.
+	if run.StepsDone() > 0 || runErr == nil {
+		if err := saveResult(lm, f); err != nil {
+			return errors.Join(runErr, err)
+		}
+		fmt.Fprintf(stderr, "wrote %s after %d steps\n", f.out, run.StepsDone())
+	}
+	if err := saveCheckpoint(run, f.ckpt); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if (runErr != nil && !errors.Is(runErr, train.ErrNonFinite)) || (runErr == nil && !run.Done()) {
+		fmt.Fprintf(stderr, "stopped; resume with --resume %s\n", f.ckpt)
+	}
+	return runErr
+}
+
+// prepareTrainable makes the trainable parameters: LoRA on the targets, or
+// every weight with --full.
+func prepareTrainable(lm *loadedModel, f *trainFlags) error {
+	m := lm.Model
+	if f.full {
+		return m.SetTrainable(true)
+	}
+	targets := strings.Split(f.targets, ",")
+	if m.Config.TiedOutput {
+		for _, t := range targets {
+			if t == "output" || t == "lm_head" {
+				return fmt.Errorf("--targets %s: the model's output head is tied to token_embd; llama.cpp cannot load an adapter on it", t)
+			}
+		}
+	}
+	return lora.InjectLoRA[float32](m, f.rank, float32(f.alpha), targets, m.Engine(), lora.WithSeed(int64(f.cfg.Seed)))
+}
+
+// trainLoop steps until the end (or f.stopAfter steps), checkpointing
+// every f.ckptEvery steps.
+func trainLoop(ctx context.Context, run *train.Run[float32], f *trainFlags) error {
+	for n := 0; !run.Done() && (f.stopAfter <= 0 || n < f.stopAfter); n++ {
+		if _, err := run.Step(ctx); err != nil {
+			return err
+		}
+		if f.ckptEvery > 0 && run.StepsDone()%f.ckptEvery == 0 && !run.Done() {
+			if err := saveCheckpoint(run, f.ckpt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// saveResult writes the adapter (or with --full the model) atomically.
+func saveResult(lm *loadedModel, f *trainFlags) error {
+	if !f.full {
+		return writeAtomic(f.out, func(w io.Writer) error { return lora.WriteAdapter[float32](w, lm.Model) })
+	}
+	var vocab []gguf.KV
+	for _, kv := range lm.File.KVs {
+		if strings.HasPrefix(kv.Key, "tokenizer.") {
+			vocab = append(vocab, kv)
+		}
+	}
+	return writeAtomic(f.out, func(w io.Writer) error { return llama.Save(w, lm.Model, vocab...) })
+}
+
+// paramSummary returns "trainable params: N || all params: M || trainable%: P"
+// as PEFT prints it (all = base weights + adapters).
+func paramSummary(m *llama.Model[float32]) string {
+	var trainable int64
+	for _, p := range m.Parameters() {
+		trainable += int64(p.Value.Size())
+	}
+	all := m.Config.ParamCount()
+	if len(lora.Adapters[float32](m)) > 0 {
+		all += trainable
+	}
+	return fmt.Sprintf("trainable params: %d || all params: %d || trainable%%: %.4f", trainable, all, 100*float64(trainable)/float64(max(all, 1)))
+}
+
+func saveCheckpoint(run *train.Run[float32], path string) error {
+	return writeAtomic(path, run.Checkpoint)
+}
+
+// reporter prints progress: a redrawn bar on a terminal, plain lines
+// (about every 2% of the run, and evaluations) otherwise.
+type reporter struct {
+	w        io.Writer
+	terminal bool
+	last     int
+	drawn    bool
+}
+
+func newReporter(w io.Writer) *reporter {
+	r := &reporter{w: w}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			r.terminal = os.Getenv("TERM") != "dumb"
+		}
+	}
+	return r
+}
+
+func (r *reporter) report(p train.Progress) {
+	ev := ""
+	if !math.IsNaN(p.EvalLoss) {
+		ev = fmt.Sprintf(" eval %.4f", p.EvalLoss)
+	}
+	stats := fmt.Sprintf("loss %.4f%s lr %.2e %.0f tok/s eta %s", p.Loss, ev, p.LR, p.TokensPerSec, p.ETA.Round(time.Second))
+	if r.terminal {
+		const width = 24
+		n := p.Step * width / max(p.Steps, 1)
+		bar := strings.Repeat("█", n) + strings.Repeat("░", width-n)
+		fmt.Fprintf(r.w, "\r\x1b[K%s %d/%d %s", bar, p.Step, p.Steps, stats)
+		r.drawn = true
+		if ev != "" {
+			fmt.Fprintln(r.w)
+			r.drawn = false
+		}
+		return
+	}
+	every := max(1, p.Steps/50)
+	if p.Step == 1 || p.Step == p.Steps || p.Step-r.last >= every || ev != "" {
+		fmt.Fprintf(r.w, "step %d/%d %s\n", p.Step, p.Steps, stats)
+		r.last = p.Step
+	}
+}
+
+func (r *reporter) done() {
+	if r.drawn {
+		fmt.Fprintln(r.w)
+	}
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/llama"
+	"github.com/webtune/webtune/lora"
+)
+
+const cliText = `Once upon a time there was a little fox. The fox liked to run in the forest.
+One day the fox found a shiny red ball under a tree. "What a nice ball!" said the fox.
+The fox played with the ball all day, and then went home to sleep. The end.
+`
+
+func runTrainCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := runTrain(context.Background(), args, &out, &errb); err != nil {
+		t.Fatalf("train %v: %v\n%s", args, err, errb.String())
+	}
+	return errb.String()
+}
+
+func TestTrainResumeGivesSameAdapter(t *testing.T) {
+	model := writeTinyModel(t, gguf.TypeF32, false)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	if err := os.WriteFile(data, []byte(cliText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--model", model, "--data", data, "--rank", "4", "--alpha", "8", "--targets", "attn_q,attn_v,ffn_down",
+		"--steps", "6", "--lr", "1e-2", "--batch", "2", "--seq-len", "24", "--seed", "7"}
+	full := filepath.Join(dir, "full.gguf")
+	log := runTrainCLI(t, append(common, "--out", full)...)
+	if !strings.Contains(log, "step 6/6") || !strings.Contains(log, "trainable params:") {
+		t.Errorf("progress output:\n%s", log)
+	}
+	part := filepath.Join(dir, "part.gguf")
+	runTrainCLI(t, append(common, "--out", part, "--stop-after", "2")...)
+	runTrainCLI(t, append(common, "--out", part, "--resume", part+".ckpt")...)
+	a, _ := os.ReadFile(full)
+	b, _ := os.ReadFile(part)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatal("resumed run wrote a different adapter than the uninterrupted one")
+	}
+	// the adapter loads into a fresh base with package lora and changes its output
+	base := runJSON(t, "--model", model, "--tokens", "1,50,60", "--max-tokens", "0", "--json")
+	with := runJSON(t, "--model", model, "--lora", full, "--tokens", "1,50,60", "--max-tokens", "0", "--json")
+	if maxDiff(base.NextLogprobs, with.NextLogprobs) == 0 {
+		t.Error("the trained adapter changes nothing")
+	}
+	bm, _ := os.ReadFile(model)
+	m, _, err := llama.Load[float32](bytes.NewReader(bm), int64(len(bm)), llama.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lora.LoadAdapter[float32](full, m); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lora.Adapters[float32](m)); n != 6 {
+		t.Errorf("%d LoRA layers loaded, want 6 (3 targets × 2 layers)", n)
+	}
+}
+
+func TestTrainFullWritesModel(t *testing.T) {
+	model := writeTinyModel(t, gguf.TypeF32, true)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	os.WriteFile(data, []byte(cliText), 0o644)
+	out := filepath.Join(dir, "ft.gguf")
+	runTrainCLI(t, "--model", model, "--data", data, "--out", out, "--full", "--steps", "2", "--seq-len", "16", "--lr", "1e-3")
+	base := runJSON(t, "--model", model, "--prompt", "fox", "--max-tokens", "0", "--json")
+	ft := runJSON(t, "--model", out, "--prompt", "fox", "--max-tokens", "0", "--json")
+	if !equalInts(base.PromptTokens, ft.PromptTokens) {
+		t.Error("the fine-tuned model tokenizes differently")
+	}
+	if maxDiff(base.NextLogprobs, ft.NextLogprobs) == 0 {
+		t.Error("full fine-tuning changed nothing")
+	}
+}
+
+func TestTrainRefusals(t *testing.T) {
+	tied := writeTinyModel(t, gguf.TypeF32, true)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	os.WriteFile(data, []byte(cliText), 0o644)
+	for name, args := range map[string][]string{
+		"tied output target": {"--model", tied, "--data", data, "--out", filepath.Join(dir, "a.gguf"), "--targets", "attn_q,output"},
+		"unknown target":     {"--model", tied, "--data", data, "--out", filepath.Join(dir, "b.gguf"), "--targets", "nope"},
+		"no data":            {"--model", tied, "--out", filepath.Join(dir, "c.gguf")},
+		"missing data file":  {"--model", tied, "--data", filepath.Join(dir, "none.txt"), "--out", filepath.Join(dir, "d.gguf")},
+		"bad resume":         {"--model", tied, "--data", data, "--out", filepath.Join(dir, "e.gguf"), "--resume", data},
+	} {
+		var out, errb bytes.Buffer
+		if err := runTrain(context.Background(), args, &out, &errb); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
