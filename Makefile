@@ -38,7 +38,7 @@ test-native:
 test-js:
 	GOOS=js GOARCH=wasm $(GO) test -count=1 -timeout 15m -exec="$(WASM_EXEC)" $(PKGS)
 
-test-scripts: deps
+test-scripts: deps deps-apt
 	node --test --test-concurrency=1 scripts/tests/
 
 ## bench: benchmarks natively and in wasm under Node (not part of make test)
@@ -65,3 +65,13 @@ wasm:
 
 clean:
 	rm -rf bin build
+
+.PHONY: worker worker-dev
+## worker: build the Cloudflare Worker (wasm/worker) and the page's assets into build/worker
+worker: deps-npm
+	GO=$(GO) bash scripts/worker-build.sh
+
+## worker-dev: run it locally with wrangler dev 4.86.0, offline, local R2, on 127.0.0.1:8787
+worker-dev: worker
+	@test -f .dev.vars || echo "worker-dev: put ADAPTER_TOKEN=<token> in .dev.vars to allow uploads"
+	cd scripts && WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false npx --no-install wrangler dev --config ../wrangler.toml --ip 127.0.0.1 --port 8787
