@@ -78,7 +78,7 @@
 // (dx = dy·W, its input gradient) dequantize rowGroup (4) rows of W at a
 // time into scratch (MatMulXW: only the worker's own column range of those
 // rows) and consume them against every activation row, register-blocked
-// 2×4 (dot products) or 1×4 (axpy). Scratch is a few rows per worker; no
+// two activation rows × four W rows in both directions. Scratch is a few rows per worker; no
 // full-size float copy of W exists at any time (TestKernelsNoFullCopy). On
 // amd64 the float32 inner loops are SSE assembly (baseline amd64, no CPU
 // feature checks needed); other platforms, wasm included, and the float64

@@ -11,7 +11,14 @@ func dot2x4SSE(a, b, w0, w1, w2, w3 *float32, n int, out *[8]float32)
 func axpy4SSE(d *float32, a *[4]float32, w0, w1, w2, w3 *float32, n int)
 
 // fastKernels32 is the kernel set the float32 instantiation uses.
-var fastKernels32 = kernelSet[float32]{dot: dot2x4f32, dot1: dot1x4f32, axpy: axpy4f32}
+var fastKernels32 = kernelSet[float32]{dot: dot2x4f32, dot1: dot1x4f32, axpy: axpy4f32, axpy2: axpy2x4f32}
+
+// axpy2x4f32 runs the SSE axpy on each row (the SSE loop is load-bound
+// only lightly; sharing the w loads is what the portable loop needs).
+func axpy2x4f32(d0, d1 []float32, a, b *[4]float32, w0, w1, w2, w3 []float32) {
+	axpy4f32(d0, a, w0, w1, w2, w3)
+	axpy4f32(d1, b, w0, w1, w2, w3)
+}
 
 // dot1x4f32 runs the 2×4 SSE loop with the row twice: four-wide SIMD at
 // half use still beats the scalar 1×4 loop.

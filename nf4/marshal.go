@@ -35,6 +35,7 @@ type FormatError struct {
 	Msg    string // what is wrong there
 }
 
+// Error formats the offset and the problem.
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("nf4: format error at offset %d: %s", e.Offset, e.Msg)
 }

@@ -62,9 +62,10 @@ func MatMulXW[F ~float32 | ~float64](w *Tensor, dx, dy []F, n int) {
 
 // kernelSet holds the inner loops for one element type.
 type kernelSet[F ~float32 | ~float64] struct {
-	dot  func(a, b, w0, w1, w2, w3 []F) [8]F // two rows against four
-	dot1 func(a, w0, w1, w2, w3 []F) [4]F    // one row against four (odd n)
-	axpy func(d []F, a *[4]F, w0, w1, w2, w3 []F)
+	dot   func(a, b, w0, w1, w2, w3 []F) [8]F // two rows against four
+	dot1  func(a, w0, w1, w2, w3 []F) [4]F    // one row against four (odd n)
+	axpy  func(d []F, a *[4]F, w0, w1, w2, w3 []F)
+	axpy2 func(d0, d1 []F, a, b *[4]F, w0, w1, w2, w3 []F) // two rows of d at once
 }
 
 // kernelsFor picks the inner loops once per call: the platform's fast
@@ -73,7 +74,7 @@ func kernelsFor[F ~float32 | ~float64]() kernelSet[F] {
 	if ks, ok := any(fastKernels32).(kernelSet[F]); ok {
 		return ks
 	}
-	return kernelSet[F]{dot: dot2x4[F], dot1: dot1x4[F], axpy: axpy4[F]}
+	return kernelSet[F]{dot: dot2x4[F], dot1: dot1x4[F], axpy: axpy4[F], axpy2: axpy2x4[F]}
 }
 
 // fitsN reports whether n activation rows are valid: n·rows and n·cols
@@ -174,7 +175,7 @@ func xwCols[F ~float32 | ~float64](ks kernelSet[F], w *Tensor, dx, dy []F, n, c0
 		clear(dx[i*C+c0 : i*C+c1])
 	}
 	s := make([]F, rowGroup*L) // [rowGroup×L] dequantized W[r:r+4, c0:c1]
-	a := new([rowGroup]F)      // dy[i, r:r+4]; zero for rows a tail group lacks
+	a := new([2][rowGroup]F)   // dy[i:i+2, r:r+4]; zero for rows a tail group lacks
 	for r := 0; r < R; r += rowGroup {
 		g := min(rowGroup, R-r)
 		for j := range g {
@@ -184,11 +185,17 @@ func xwCols[F ~float32 | ~float64](ks kernelSet[F], w *Tensor, dx, dy []F, n, c0
 			clear(s[g*L:])
 		}
 		w0, w1, w2, w3 := s[:L], s[L:2*L], s[2*L:3*L], s[3*L:4*L]
-		for i := range n {
-			d := dx[i*C+c0 : i*C+c1]
-			*a = [rowGroup]F{}
-			copy(a[:], dy[i*R+r:i*R+r+g])
-			ks.axpy(d, a, w0, w1, w2, w3)
+		i := 0
+		for ; i+2 <= n; i += 2 {
+			*a = [2][rowGroup]F{}
+			copy(a[0][:], dy[i*R+r:i*R+r+g])
+			copy(a[1][:], dy[(i+1)*R+r:(i+1)*R+r+g])
+			ks.axpy2(dx[i*C+c0:i*C+c1], dx[(i+1)*C+c0:(i+1)*C+c1], &a[0], &a[1], w0, w1, w2, w3)
+		}
+		if i < n {
+			a[0] = [rowGroup]F{}
+			copy(a[0][:], dy[i*R+r:i*R+r+g])
+			ks.axpy(dx[i*C+c0:i*C+c1], &a[0], w0, w1, w2, w3)
 		}
 	}
 }
@@ -200,5 +207,18 @@ func axpy4[F ~float32 | ~float64](d []F, a *[4]F, w0, w1, w2, w3 []F) {
 	w0, w1, w2, w3 = w0[:len(d)], w1[:len(d)], w2[:len(d)], w3[:len(d)]
 	for k := range d {
 		d[k] += a0*w0[k] + a1*w1[k] + a2*w2[k] + a3*w3[k]
+	}
+}
+
+// axpy2x4 is axpy4 on two rows of d sharing the loads of w0..w3.
+func axpy2x4[F ~float32 | ~float64](d0, d1 []F, a, b *[4]F, w0, w1, w2, w3 []F) {
+	a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
+	b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+	d1 = d1[:len(d0)]
+	w0, w1, w2, w3 = w0[:len(d0)], w1[:len(d0)], w2[:len(d0)], w3[:len(d0)]
+	for k := range d0 {
+		v0, v1, v2, v3 := w0[k], w1[k], w2[k], w3[k]
+		d0[k] += a0*v0 + a1*v1 + a2*v2 + a3*v3
+		d1[k] += b0*v0 + b1*v1 + b2*v2 + b3*v3
 	}
 }

@@ -94,16 +94,17 @@ func orderKey(f float32) int32 {
 }
 
 // quantizeValue returns the NF4 code of a normalised value v: the number of
-// thresholds strictly below v, by a 4-step binary search. It is branch-free
-// (integer order keys and sign-bit arithmetic) because the comparisons are
-// data-dependent and would mispredict as branches.
-func quantizeValue(v float32) byte {
-	k := int64(orderKey(v))
-	c := uint64(thrKey[7]-k) >> 63 << 3
-	c |= uint64(thrKey[(c|3)&15]-k) >> 63 << 2
-	c |= uint64(thrKey[(c|1)&15]-k) >> 63 << 1
-	c |= uint64(thrKey[c&15]-k) >> 63
-	return byte(c)
+// thresholds strictly below v.
+func quantizeValue(v float32) byte { return codeOfKey(int64(orderKey(v))) }
+
+// codeOfKey is quantizeValue on an order key: a 4-step binary search over
+// thrKey, branch-free (sign-bit arithmetic) because the comparisons are
+// data-dependent and would mispredict as branches. Small enough to inline.
+func codeOfKey(k int64) byte {
+	c := uint(thrKey[7]-k) >> 63 << 3
+	c |= uint(thrKey[c|3]-k) >> 63 << 2
+	c |= uint(thrKey[c|1]-k) >> 63 << 1
+	return byte(c | uint(thrKey[c]-k)>>63)
 }
 
 // Options selects the block size and whether the absmax values are
@@ -151,16 +152,14 @@ func Quantize(w []float32, rows, cols int, opt Options) (*Tensor, error) {
 	if len(w) != n {
 		return nil, fmt.Errorf("nf4: len(w) = %d, want %d×%d = %d: %w", len(w), rows, cols, n, ErrShape)
 	}
-	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("nf4: element %d (row %d, col %d) is %v: %w", i, i/cols, i%cols, v, ErrNonFinite)
-		}
-	}
 	t := &Tensor{rows: rows, cols: cols, blockSize: bs, packed: make([]byte, (n+1)/2)}
 	absmax := make([]float32, (n+bs-1)/bs)
 	for b := range absmax {
 		lo, hi := b*bs, min((b+1)*bs, n)
-		absmax[b] = quantizeBlock(t.packed, w[lo:hi], lo)
+		var ok bool
+		if absmax[b], ok = quantizeBlock(t.packed, w[lo:hi], lo); !ok {
+			return nil, nonFinite(w, lo, cols)
+		}
 	}
 	if n%2 == 1 {
 		t.packed[n/2] |= padCode // low nibble of the last byte is padding
@@ -178,12 +177,19 @@ func Quantize(w []float32, rows, cols int, opt Options) (*Tensor, error) {
 const padCode = 7
 
 // quantizeBlock writes the codes of block x (whose first element has flat
-// index lo) into packed and returns the block's absmax.
-func quantizeBlock(packed []byte, x []float32, lo int) float32 {
-	var am float32
+// index lo) into packed and returns the block's absmax, or ok = false if
+// the block holds a NaN or an infinity.
+func quantizeBlock(packed []byte, x []float32, lo int) (absmax float32, ok bool) {
+	// For non-negative floats the bit patterns order like the values, so
+	// the maximum is an integer max (a conditional move, unlike float max).
+	var m uint32
 	for _, v := range x {
-		am = max(am, abs32(v))
+		m = max(m, math.Float32bits(v)&^(1<<31))
 	}
+	if m >= 0x7f800000 {
+		return 0, false
+	}
+	am := math.Float32frombits(m)
 	inv := float32(1) / max(am, minScale)
 	if lo%2 == 1 { // starts on a low nibble (only if BlockSize were odd)
 		packed[lo/2] |= quantizeValue(x[0] * inv)
@@ -191,12 +197,24 @@ func quantizeBlock(packed []byte, x []float32, lo int) float32 {
 	}
 	dst := packed[lo/2 : lo/2+len(x)/2]
 	for j := range dst {
-		dst[j] = quantizeValue(x[2*j]*inv)<<4 | quantizeValue(x[2*j+1]*inv)
+		hi := codeOfKey(int64(orderKey(x[2*j] * inv)))
+		dst[j] = hi<<4 | codeOfKey(int64(orderKey(x[2*j+1]*inv)))
 	}
 	if len(x)%2 == 1 {
 		packed[(lo+len(x))/2] = quantizeValue(x[len(x)-1]*inv) << 4
 	}
-	return am
+	return am, true
+}
+
+// nonFinite returns the ErrNonFinite error naming the first NaN or
+// infinity at or after index lo.
+func nonFinite(w []float32, lo, cols int) error {
+	for i := lo; i < len(w); i++ {
+		if v := float64(w[i]); math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("nf4: element %d (row %d, col %d) is %v: %w", i, i/cols, i%cols, w[i], ErrNonFinite)
+		}
+	}
+	panic("nf4: nonFinite found no non-finite value")
 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
