@@ -43,27 +43,33 @@ const (
 // SaveAdapter writes m's adapter (see WriteAdapter) to path atomically: into
 // a temporary file in the same directory, synced, then renamed over path, so
 // a crash never leaves a half-written adapter at path.
-func SaveAdapter[T tensor.Numeric](path string, m Model[T]) (err error) {
+func SaveAdapter[T tensor.Numeric](path string, m Model[T]) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("lora: save adapter: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = WriteAdapter(f, m); err != nil {
+	if err := writeSync(f, m); err != nil {
+		f.Close()
+		os.Remove(f.Name())
 		return err
 	}
-	if err = f.Sync(); err != nil {
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
 		return fmt.Errorf("lora: save adapter: %w", err)
 	}
-	if err = f.Close(); err != nil {
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
 		return fmt.Errorf("lora: save adapter: %w", err)
 	}
-	if err = os.Rename(f.Name(), path); err != nil {
+	return nil
+}
+
+// writeSync writes m's adapter to f and syncs it to disk.
+func writeSync[T tensor.Numeric](f *os.File, m Model[T]) error {
+	if err := WriteAdapter(f, m); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
 		return fmt.Errorf("lora: save adapter: %w", err)
 	}
 	return nil

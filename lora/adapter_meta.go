@@ -3,6 +3,7 @@ package lora
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/tensor"
@@ -11,10 +12,10 @@ import (
 // checkHeader checks general.type, adapter.type and general.architecture.
 // Files with llama.cpp tensor names must carry all three, as llama.cpp
 // requires; published-API files may omit them.
-func checkHeader[T tensor.Numeric](f *gguf.File, m Model[T], pairs []*pair) error {
+func checkHeader[T tensor.Numeric](f *gguf.File, m Model[T]) error {
 	strict := false
-	for _, p := range pairs {
-		strict = strict || !p.legacy
+	for _, ti := range f.Tensors {
+		strict = strict || strings.HasSuffix(ti.Name, suffixA) || strings.HasSuffix(ti.Name, suffixB)
 	}
 	for _, kv := range []struct{ key, want string }{{keyType, "adapter"}, {keyAdapterType, "lora"}} {
 		v, err := optString(f, kv.key, strict)

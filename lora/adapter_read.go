@@ -64,12 +64,12 @@ func ReadAdapter[T tensor.Numeric](r io.ReaderAt, size int64, m Model[T]) error 
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrFormat, err)
 	}
+	if err := checkHeader(f, m); err != nil {
+		return err
+	}
 	layers := linearLayers(m)
 	pairs, err := classify(f, m, layers)
 	if err != nil {
-		return err
-	}
-	if err := checkHeader(f, m, pairs); err != nil {
 		return err
 	}
 	meta, err := readMeta(f)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/webtune/webtune/internal/gradcheck"
+	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/nn"
 	"github.com/webtune/webtune/tensor"
 )
@@ -204,4 +206,40 @@ func TestInjectOptions(t *testing.T) {
 	if la.training {
 		t.Fatal("SetTraining(false) did not reach the layer")
 	}
+}
+
+// TestModelGradients checks dx and every A and B of a nested model with LoRA
+// on all linears (the NF4 head included) against central differences.
+func TestModelGradients(t *testing.T) {
+	m := newTestModel[float64](t, 3)
+	if err := QuantizeTargets[float64](m, []string{"output"}, nf4.Options{BlockSize: 32}); err != nil {
+		t.Fatal(err)
+	}
+	if err := InjectLoRA[float64](m, 2, 3, []string{AllLinear, "output"}, nil, WithSeed(2)); err != nil {
+		t.Fatal(err)
+	}
+	randomizeB[float64](m, 5, 0.5)
+	x := randInput[float64](6, 2, 3, tmIn)
+	y, err := m.Forward(ctx, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gradcheck.Rand(7, y.Size())
+	nn.ZeroGrads(m.Parameters())
+	g, err := m.Backward(ctx, nn.FullBackprop, tensor.FromSlice(slices.Clone(r), y.Shape()...), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, grads := [][]float64{x.Data()}, [][]float64{g[0].Data()}
+	for _, p := range TrainableParameters[float64](m) {
+		params, grads = append(params, p.Value.Data()), append(grads, p.Grad.Data())
+	}
+	f := func() float64 {
+		y, err := m.Forward(ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gradcheck.Dot(y.Data(), r)
+	}
+	t.Logf("worst relative error %.2g over %d slices", gradcheck.Check(t, f, params, grads), len(params))
 }

@@ -37,6 +37,7 @@ type LoraLinear[T tensor.Numeric] struct {
 
 	outShape []int
 	h, dh    []T // scratch [N×r]
+	bt, dbt  []T // scratch [r×out]: Bᵀ and dBᵀ
 	xd, dxd  []T // scratch [N×in], with dropout only
 }
 
@@ -196,8 +197,8 @@ func (l *LoraLinear[T]) Forward(ctx context.Context, inputs ...*tensor.Tensor[T]
 	if err != nil {
 		return nil, fmt.Errorf("lora: layer %q: base: %w", l.name, err)
 	}
-	if y.Size() != n*l.out || y.Dim(-1) != l.out {
-		return nil, fmt.Errorf("%w: layer %q: base output %v, want [..., %d]", ErrShape, l.name, y.Shape(), l.out)
+	if y == nil || y.Dims() == 0 || y.Size() != n*l.out || y.Dim(-1) != l.out {
+		return nil, fmt.Errorf("%w: layer %q: base output %v, want [..., %d]", ErrShape, l.name, shapeOf(y), l.out)
 	}
 	xd := x.Data()
 	l.mask = l.mask[:0]
@@ -207,8 +208,9 @@ func (l *LoraLinear[T]) Forward(ctx context.Context, inputs ...*tensor.Tensor[T]
 		dropoutForward(l.xd, l.mask, xd, l.dropout, l.rng)
 		xd = l.xd
 	}
-	l.h = grow(l.h, n*l.rank)
-	loraForward(l.engine, y.Data(), l.h, xd, l.A.Value.Data(), l.B.Value.Data(), l.scale, n, l.in, l.rank, l.out)
+	l.h, l.bt = grow(l.h, n*l.rank), grow(l.bt, l.rank*l.out)
+	transpose(l.bt, l.B.Value.Data(), l.out, l.rank)
+	loraForward(l.engine, y.Data(), l.h, xd, l.A.Value.Data(), l.bt, l.scale, n, l.in, l.rank, l.out)
 	l.outShape = y.Shape()
 	return y, nil
 }
@@ -222,18 +224,12 @@ func (l *LoraLinear[T]) Backward(ctx context.Context, mode nn.BackwardMode, dy *
 	if err != nil {
 		return nil, err
 	}
-	if dy == nil || dy.Size() != n*l.out || dy.Dim(-1) != l.out {
+	if dy == nil || dy.Dims() == 0 || dy.Size() != n*l.out || dy.Dim(-1) != l.out {
 		return nil, fmt.Errorf("%w: layer %q: output gradient %v for input %v", ErrShape, l.name, shapeOf(dy), x.Shape())
 	}
-	xd, mask := x.Data(), []T(nil)
-	if l.dropout > 0 && l.training {
-		if len(l.mask) != n*l.in {
-			return nil, fmt.Errorf("%w: layer %q: dropout mask is for %d values, input has %d", ErrState, l.name, len(l.mask), n*l.in)
-		}
-		mask = l.mask
-		l.xd = grow(l.xd, n*l.in)
-		tensor.MulTo(l.xd, xd, mask)
-		xd = l.xd
+	xd, mask, err := l.droppedInput(x.Data())
+	if err != nil {
+		return nil, err
 	}
 	var dx *tensor.Tensor[T]
 	var dxd []T
@@ -258,9 +254,25 @@ func (l *LoraLinear[T]) Backward(ctx context.Context, mode nn.BackwardMode, dy *
 		dB = l.B.Grad.Data()
 	}
 	l.h, l.dh = grow(l.h, n*l.rank), grow(l.dh, n*l.rank)
-	loraBackward(l.engine, dxd, l.dxd, mask, dA, dB, l.h, l.dh, dy.Data(), xd,
-		l.A.Value.Data(), l.B.Value.Data(), l.scale, n, l.in, l.rank, l.out)
+	l.bt, l.dbt = grow(l.bt, l.rank*l.out), grow(l.dbt, l.rank*l.out)
+	transpose(l.bt, l.B.Value.Data(), l.out, l.rank)
+	loraBackward(l.engine, dxd, l.dxd, mask, dA, dB, l.h, l.dh, l.dbt, dy.Data(), xd,
+		l.A.Value.Data(), l.bt, l.scale, n, l.in, l.rank, l.out)
 	return []*tensor.Tensor[T]{dx}, nil
+}
+
+// droppedInput returns the adapter's input of the last Forward, x ⊙ mask,
+// and the mask (x itself and nil without dropout).
+func (l *LoraLinear[T]) droppedInput(x []T) (xd, mask []T, err error) {
+	if l.dropout == 0 || !l.training {
+		return x, nil, nil
+	}
+	if len(l.mask) != len(x) {
+		return nil, nil, fmt.Errorf("%w: layer %q: dropout mask is for %d values, input has %d", ErrState, l.name, len(l.mask), len(x))
+	}
+	l.xd = grow(l.xd, len(x))
+	tensor.MulTo(l.xd, x, l.mask)
+	return l.xd, l.mask, nil
 }
 
 // input checks the single input [..., in] and returns it with N.
@@ -282,34 +294,38 @@ func (l *LoraLinear[T]) DeltaWeight() *tensor.Tensor[T] {
 	return d
 }
 
-// loraForward adds the adapter to y[N×out] (which holds base(x)):
+// loraForward adds the adapter to y[N×out] (which holds base(x)). B is
+// passed transposed, bt = Bᵀ [r×out], so that both products run along the
+// long dimension (in or out) rather than along r:
 //
 //	h[N×r]   = xd[N×in]·A[r×in]ᵀ
-//	y[N×out] += s·h·B[out×r]ᵀ
-func loraForward[T tensor.Numeric](e tensor.Engine[T], y, h, xd, a, b []T, s T, n, in, r, out int) {
+//	y[N×out] += s·h·bt
+func loraForward[T tensor.Numeric](e tensor.Engine[T], y, h, xd, a, bt []T, s T, n, in, r, out int) {
 	e.Gemm(false, true, n, r, in, 1, xd, a, 0, h)
-	e.Gemm(false, true, n, out, r, s, h, b, 1, y)
+	e.Gemm(false, false, n, out, r, s, h, bt, 1, y)
 }
 
 // loraBackward is loraForward in reverse. h is recomputed from xd (the
-// dropped-out input) rather than kept, since it costs N·in·r:
+// dropped-out input) rather than kept, since it costs N·in·r; dB is formed
+// transposed in dbt [r×out] and added into dB [out×r]:
 //
 //	h[N×r]     = xd·Aᵀ
-//	dh[N×r]    = s·dy[N×out]·B
-//	dB[out×r] += s·dyᵀ·h                        (when dB != nil)
-//	dA[r×in]  += dhᵀ·xd                         (when dA != nil)
-//	dx[N×in]  += (dh·A) ⊙ mask                  (when dx != nil; mask nil = 1)
+//	dbt[r×out] = s·hᵀ·dy[N×out];  dB += dbtᵀ      (when dB != nil)
+//	dh[N×r]    = s·dy·btᵀ
+//	dA[r×in]  += dhᵀ·xd                          (when dA != nil)
+//	dx[N×in]  += (dh·A) ⊙ mask                   (when dx != nil; mask nil = 1)
 //
 // dxd [N×in] is scratch for the masked case.
-func loraBackward[T tensor.Numeric](e tensor.Engine[T], dx, dxd, mask, dA, dB, h, dh, dy, xd, a, b []T, s T, n, in, r, out int) {
+func loraBackward[T tensor.Numeric](e tensor.Engine[T], dx, dxd, mask, dA, dB, h, dh, dbt, dy, xd, a, bt []T, s T, n, in, r, out int) {
 	if dB != nil {
 		e.Gemm(false, true, n, r, in, 1, xd, a, 0, h)
-		e.Gemm(true, false, out, r, n, s, dy, h, 1, dB)
+		e.Gemm(true, false, r, out, n, s, h, dy, 0, dbt)
+		addTransposed(dB, dbt, r, out)
 	}
 	if dA == nil && dx == nil {
 		return
 	}
-	e.Gemm(false, false, n, r, out, s, dy, b, 0, dh)
+	e.Gemm(false, true, n, r, out, s, dy, bt, 0, dh)
 	if dA != nil {
 		e.Gemm(true, false, r, in, n, 1, dh, xd, 1, dA)
 	}
@@ -320,6 +336,26 @@ func loraBackward[T tensor.Numeric](e tensor.Engine[T], dx, dxd, mask, dA, dB, h
 	default:
 		e.Gemm(false, false, n, in, r, 1, dh, a, 0, dxd)
 		tensor.AddMul(dx, dxd, mask)
+	}
+}
+
+// transpose writes dst[C×R] = src[R×C]ᵀ.
+func transpose[T tensor.Numeric](dst, src []T, rows, cols int) {
+	for i := range rows {
+		row := src[i*cols : (i+1)*cols]
+		for j, v := range row {
+			dst[j*rows+i] = v
+		}
+	}
+}
+
+// addTransposed accumulates dst[C×R] += src[R×C]ᵀ.
+func addTransposed[T tensor.Numeric](dst, src []T, rows, cols int) {
+	for i := range rows {
+		row := src[i*cols : (i+1)*cols]
+		for j, v := range row {
+			dst[j*rows+i] += v
+		}
 	}
 }
 
