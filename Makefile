@@ -10,9 +10,9 @@ BENCHTIME ?= 1s
 
 .PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm wasm fuzz build clean
 
-## run: build the CLI and run its main job on the built-in example
-run: build
-	./bin/webtune demo
+## run: build the CLI and the wasm, then serve the page on http://127.0.0.1:8080
+run: build wasm
+	./bin/webtune serve --addr 127.0.0.1:8080
 
 build:
 	$(GO) build -o bin/webtune ./cmd/webtune

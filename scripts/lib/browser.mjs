@@ -7,6 +7,7 @@
 //   const srv = await startServer();     // {url, stop()}
 //   const browser = await launch();
 import { execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,7 +82,12 @@ export async function startServer() {
   };
 }
 
-/** launch starts headless Debian Chromium. */
+export const chromiumPath = "/usr/bin/chromium";
+
+/** launch starts headless Debian Chromium (never a downloaded browser). */
 export function launch() {
-  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: chromiumArgs });
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`${chromiumPath} is missing: install Debian's chromium (make deps-apt); playwright must not download a browser`);
+  }
+  return chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
 }

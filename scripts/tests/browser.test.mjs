@@ -1,0 +1,324 @@
+// The page in real headless Chromium (Debian's /usr/bin/chromium through
+// playwright-core; SPECS.md §F.3): train on the built-in model with the chart
+// and progress moving, download the adapter and check with llama.cpp
+// (node-llama-cpp) that it loads onto the built-in model and changes its
+// output, a corrupt .gguf shows a plain error while the page keeps working,
+// a reload mid-run resumes from the IndexedDB checkpoint, the tensor path
+// trains an MLP from JS, a Go panic rejects a promise and the instance lives
+// on, and the page fits a phone. Screenshots of each state go to
+// testout/screenshots/ (gitignored); training speed is printed.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { buildAll, startServer, launch, root } from "../lib/browser.mjs";
+import { nextLogprobs, close as closeLlama } from "../lib/llamacpp.mjs";
+
+const shots = path.join(root, "testout", "screenshots");
+const tmp = mkdtempSync(path.join(tmpdir(), "webtune-browser-"));
+let server, browser;
+
+// Small settings so that a run takes seconds in wasm.
+const FAST = { steps: "4", batch: "2", seqlen: "32" };
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  buildAll();
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await closeLlama();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** openPage opens the page in a fresh context and waits until the built-in model is loaded. */
+async function openPage(viewport = { width: 1100, height: 1300 }) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    // failed loads are judged by URL below (the store probe may 404)
+    if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !r.url().includes("/api/adapters")) problems.push(`HTTP ${r.status()} ${r.url()}`);
+  });
+  await page.goto(server.url);
+  await waitReady(page);
+  return { context, page, problems };
+}
+
+async function waitReady(page) {
+  await page.waitForSelector("body[data-ready=true]", { timeout: 60_000 });
+  await page.waitForFunction(() => globalThis.webtunePage.info !== null && globalThis.webtunePage.source.kind === "builtin");
+}
+
+const status = (page) => page.textContent("[data-testid=status]");
+
+async function settings(page, s) {
+  await page.fill("[data-testid=steps]", s.steps);
+  await page.fill("[data-testid=batch]", s.batch);
+  await page.fill("[data-testid=seq-len]", s.seqlen);
+}
+
+async function waitStatus(page, want, timeout = 90_000) {
+  await page.waitForFunction((w) => document.querySelector("[data-testid=status]").textContent === w, want, { timeout });
+}
+
+test("train on the built-in model, download the adapter, llama.cpp loads it and its output changes", async () => {
+  const { context, page, problems } = await openPage();
+  await page.screenshot({ path: path.join(shots, "01-ready.png"), fullPage: true });
+  assert.equal(await status(page), "idle");
+  await settings(page, FAST);
+  await page.click("[data-testid=train]");
+  await page.waitForFunction(() => +document.body.dataset.step >= 2, null, { timeout: 60_000 });
+  assert.match(await status(page), /^(training|done)$/);
+  const mid = await page.$eval("[data-testid=progress]", (p) => [p.value, p.max]);
+  assert.ok(mid[0] >= 2 && mid[1] === 4, `progress ${mid}`);
+  assert.match(await page.textContent("#progress-text"), /Step \d of 4 · loss \d+\.\d+ .*tokens\/s · ETA/);
+  await page.screenshot({ path: path.join(shots, "02-training.png"), fullPage: true });
+  await waitStatus(page, "done");
+  assert.equal(await page.evaluate(() => document.body.dataset.chartPoints), "4");
+  // the chart drew a line: uPlot's canvas has non-background pixels along the series
+  const inked = await page.$eval("[data-testid=loss-chart] canvas", (c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 150 && d[i] < 100) n++; // blue-ish pixels
+    return n;
+  });
+  assert.ok(inked > 50, `chart has ${inked} blue pixels`);
+  await page.waitForFunction(() => document.querySelector("[data-testid=sample-adapted]").textContent.length > 20);
+  const progress = await page.textContent("#progress-text");
+  const tps = +/([\d,]+) tokens\/s/.exec(progress)[1].replace(/,/g, "");
+  console.log(`# browser training speed, built-in model (batch 2 × seq 32): ${tps} tokens/s`);
+  await page.screenshot({ path: path.join(shots, "03-done.png"), fullPage: true });
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=download-adapter]")]);
+  const builtinName = await page.evaluate(() => globalThis.webtunePage.info.name);
+  assert.equal(download.suggestedFilename(), `${builtinName}-lora-r8.gguf`);
+  const adapterPath = path.join(tmp, download.suggestedFilename());
+  await download.saveAs(adapterPath);
+  const [mdl] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=download-model]")]);
+  assert.equal(mdl.suggestedFilename(), `${builtinName}.gguf`);
+  const modelPath = path.join(tmp, mdl.suggestedFilename());
+  await mdl.saveAs(modelPath);
+  assert.equal(readFileSync(adapterPath).subarray(0, 4).toString(), "GGUF");
+
+  // llama.cpp: the adapter loads onto the built-in model, moves its next-token
+  // distribution, and agrees with the page's own base + adapter
+  const ours = await page.evaluate(async () => {
+    const m = globalThis.webtunePage.model;
+    const opts = { maxTokens: 1, logprobs: true };
+    const base = await m.generate("The sea was", { ...opts, adapter: false });
+    const tuned = await m.generate("The sea was", { ...opts, adapter: true });
+    return { prompt: base.prompt, base: [...base.logprobs], tuned: [...tuned.logprobs] };
+  });
+  const base = await nextLogprobs(modelPath, ours.prompt);
+  const tuned = await nextLogprobs(modelPath, ours.prompt, { lora: [{ filePath: adapterPath, scale: 1 }] });
+  const maxAbs = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+  assert.ok(maxAbs(base, tuned) > 1e-3, `adapter changed llama.cpp's log-probs by only ${maxAbs(base, tuned)}`);
+  assert.ok(maxAbs(base, ours.base) < 1e-4, `base log-probs differ from llama.cpp's by ${maxAbs(base, ours.base)}`);
+  assert.ok(maxAbs(tuned, ours.tuned) < 1e-4, `adapted log-probs differ from llama.cpp's by ${maxAbs(tuned, ours.tuned)}`);
+  console.log(`# llama.cpp vs page: adapter moves log-probs by ${maxAbs(base, tuned).toExponential(2)}; ` +
+    `|Δ| base ${maxAbs(base, ours.base).toExponential(2)}, adapted ${maxAbs(tuned, ours.tuned).toExponential(2)}`);
+
+  // loading that adapter file back into the page works
+  await page.setInputFiles("[data-testid=adapter-file]", adapterPath);
+  await page.waitForFunction(() => document.querySelector("#adapter-info").textContent.startsWith("Loaded"));
+  assert.match(await page.textContent("#adapter-info"), /rank 8, alpha 16, layers attn_q, attn_v/);
+
+  // a .gguf model opened from disk (the base model just downloaded, renamed)
+  await page.setInputFiles("[data-testid=model-file]", { name: "my-tiny.gguf", mimeType: "application/octet-stream", buffer: readFileSync(modelPath) });
+  await page.waitForFunction(() => document.querySelector("#model-info").textContent.startsWith("my-tiny.gguf: llama"));
+  assert.equal(await page.evaluate(() => globalThis.webtunePage.model.adapterFileName()), "my-tiny-lora-r0.gguf");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("a corrupt .gguf shows a plain error and the page keeps working", async () => {
+  const { context, page } = await openPage();
+  const junk = Buffer.concat([Buffer.from("GGUF"), Buffer.from([3, 0, 0, 0]), Buffer.alloc(64, 0xff)]);
+  await page.setInputFiles("[data-testid=model-file]", { name: "broken.gguf", mimeType: "application/octet-stream", buffer: junk });
+  await page.waitForSelector("[data-testid=error]:not([hidden])");
+  const msg = await page.textContent("[data-testid=error]");
+  assert.match(msg, /not a valid GGUF model file/);
+  assert.equal(await page.evaluate(() => globalThis.webtunePage.source.kind), "builtin");
+  await page.screenshot({ path: path.join(shots, "04-corrupt-file.png"), fullPage: true });
+
+  // dropping a file on the model section goes the same way
+  await page.evaluate((bytes) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], "dropped.gguf"));
+    const zone = document.querySelector("#model-title").closest("section");
+    zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, [...Buffer.from("not a model at all")]);
+  await page.waitForFunction(() => /not a valid GGUF/.test(document.querySelector("[data-testid=error]").textContent));
+
+  // a .jsonl training file becomes text, with its token count
+  const jsonl = ['{"text": "First line of the story."}', '{"prompt": "Q: two? ", "completion": "A: 2"}', ""].join("\n");
+  await page.setInputFiles("[data-testid=data-file]", { name: "data.jsonl", mimeType: "application/jsonl", buffer: Buffer.from(jsonl) });
+  await page.waitForFunction(() => document.querySelector("[data-testid=training-text]").value.startsWith("First line"));
+  assert.equal(await page.inputValue("[data-testid=training-text]"), "First line of the story.\n\nQ: two? A: 2");
+  await page.waitForFunction(() => /^\d+ tokens · \d+ training windows/.test(document.querySelector("#data-stats").textContent));
+
+  // a text file renamed .gguf, and a wrong extension, too
+  await page.setInputFiles("[data-testid=model-file]", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("hello") });
+  await page.waitForFunction(() => /not a \.gguf file/.test(document.querySelector("[data-testid=error]").textContent));
+
+  // the engine dies (as on out of memory): the page says so, restarts it and reloads the model
+  await page.evaluate(() => globalThis.webtunePage.wt._exit().catch(() => {}));
+  await page.waitForFunction(() => /engine stopped/.test(document.querySelector("[data-testid=error]").textContent));
+  assert.equal(await status(page), "error");
+  await page.waitForFunction(() => globalThis.webtunePage.model !== null && !globalThis.webtunePage.busy, null, { timeout: 30_000 });
+  await page.screenshot({ path: path.join(shots, "04b-engine-restarted.png"), fullPage: true });
+
+  // still usable: generate, then train a step
+  await page.click("[data-testid=generate]");
+  await page.waitForFunction(() => document.querySelector("[data-testid=sample-base]").textContent.length > 20);
+  assert.equal(await page.isHidden("[data-testid=error]"), true, "a successful action clears the error");
+  await settings(page, { steps: "1", batch: "1", seqlen: "16" });
+  await page.click("[data-testid=train]");
+  await waitStatus(page, "done");
+  await context.close();
+});
+
+test("reloading mid-run offers to resume from the IndexedDB checkpoint", async () => {
+  const { context, page } = await openPage();
+  await settings(page, { steps: "40", batch: "1", seqlen: "16" });
+  await page.click("[data-testid=train]");
+  await page.waitForFunction(() => +(document.body.dataset.checkpointStep ?? 0) >= 5, null, { timeout: 90_000 });
+  const saved = +(await page.evaluate(() => document.body.dataset.checkpointStep));
+  await page.click("[data-testid=pause]");
+  await waitStatus(page, "paused");
+  await page.waitForFunction(() => document.body.dataset.pausedSaved !== undefined);
+  await page.screenshot({ path: path.join(shots, "05-paused.png"), fullPage: true });
+  const pausedAt = +(await page.evaluate(() => document.body.dataset.checkpointStep));
+  assert.ok(pausedAt >= saved);
+  assert.equal(pausedAt, +(await page.evaluate(() => document.body.dataset.step)), "the checkpoint holds the last step");
+  await page.waitForTimeout(1500);
+  assert.equal(+(await page.evaluate(() => document.body.dataset.step)), pausedAt, "a paused run does not step");
+  await page.reload();
+  await waitReady(page);
+  await page.waitForSelector("#resume-offer:not([hidden])");
+  assert.match(await page.textContent("#resume-text"), new RegExp(`interrupted at step ${pausedAt} of 40`));
+  await page.screenshot({ path: path.join(shots, "06-resume-offer.png"), fullPage: true });
+  await page.click("[data-testid=resume-run]");
+  await page.waitForFunction(() => document.body.dataset.resumedAt !== undefined);
+  assert.equal(+(await page.evaluate(() => document.body.dataset.resumedAt)), pausedAt);
+  // the chart holds the losses from before the reload, then keeps growing
+  await page.waitForFunction((s) => +document.body.dataset.step >= s + 2, pausedAt, { timeout: 60_000 });
+  assert.ok(+(await page.evaluate(() => document.body.dataset.chartPoints)) >= pausedAt + 2);
+  assert.equal(await status(page), "training");
+  assert.equal(await page.$eval("[data-testid=training-text]", (t) => t.value.length > 100), true);
+  await page.screenshot({ path: path.join(shots, "07-resumed.png"), fullPage: true });
+  await page.click("[data-testid=stop]");
+  await waitStatus(page, "idle");
+  await context.close();
+});
+
+test("tensor path: an MLP trained from JS through QLoRA with falling loss; a panic rejects and the instance lives on", async () => {
+  const { context, page } = await openPage();
+  const r = await page.evaluate(async () => {
+    const { WebTune } = await import("./webtune.js");
+    const wt = await WebTune.load({ wasmURL: "webtune.wasm" });
+    const m = await wt.sequential({ layers: [4, 32, 2], activation: "tanh", rank: 4, lr: 0.02, seed: 1 });
+    const N = 64;
+    const input = new Float32Array(N * 4);
+    const target = new Float32Array(N * 2);
+    let s = 12345;
+    const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+    for (let i = 0; i < N; i++) {
+      for (let j = 0; j < 4; j++) input[i * 4 + j] = rnd();
+      target[i * 2] = Math.sin(input[i * 4] + input[i * 4 + 1]);
+      target[i * 2 + 1] = input[i * 4 + 2] * input[i * 4 + 3];
+    }
+    const losses = [];
+    for (let k = 0; k < 300; k++) {
+      losses.push(await m.step({ input, inputShape: [N, 4], target, targetShape: [N, 2] }));
+    }
+    const pred = await m.predict(input.subarray(0, 8), [2, 4]);
+    const summary = await m.summary();
+    let badShape = "";
+    try {
+      await m.step({ input, inputShape: [N, 3], target, targetShape: [N, 2] });
+    } catch (e) {
+      badShape = e.message;
+    }
+    let panic = "";
+    try {
+      await wt._panic();
+    } catch (e) {
+      panic = e.message;
+    }
+    const after = await m.step({ input, inputShape: [N, 4], target, targetShape: [N, 2] });
+    const mem = await wt.memory();
+    // disposed models are freed: loading and disposing does not grow the heap
+    const heap = [];
+    for (let i = 0; i < 6; i++) {
+      const model = await wt.loadModel("builtin");
+      await model.injectLoRA({ rank: 16, targets: ["all-linear"] });
+      await model.dispose();
+      heap.push((await wt.memory({ gc: true })).heapInUse);
+    }
+    let disposedCall = "";
+    try {
+      await m.dispose();
+      await m.summary();
+    } catch (e) {
+      disposedCall = e.message;
+    }
+    wt.terminate();
+    return { first: losses[0], last: losses.at(-1), after, pred: [...pred.output], shape: pred.shape, summary, badShape, panic, mem, heap, disposedCall };
+  });
+  console.log(`# tensor path: MSE ${r.first.toFixed(4)} → ${r.last.toFixed(4)} in 300 steps; ${r.summary.text}`);
+  assert.ok(r.last < r.first / 5, `loss ${r.first} → ${r.last}`);
+  assert.deepEqual(r.shape, [2, 2]);
+  assert.equal(r.pred.length, 4);
+  assert.equal(r.summary.trainable, 4 * (4 + 32) + 4 * (32 + 2));
+  assert.match(r.badShape, /must end in 4/);
+  assert.match(r.panic, /internal error: deliberate panic/);
+  assert.ok(Number.isFinite(r.after) && r.after <= r.last * 1.5, `step after the panic: ${r.after}`);
+  assert.ok(r.mem.heapInUse > 0 && r.mem.wasmMemory > 0);
+  assert.ok(r.heap.at(-1) < r.heap[0] + 2 * 1024 * 1024, `heap after load/dispose cycles: ${r.heap.map((h) => (h / 1048576).toFixed(1)).join(", ")} MB`);
+  assert.match(r.disposedCall, /disposed|released/);
+  await context.close();
+});
+
+test("fits a phone, every control is labelled, the keyboard trains a QLoRA run", async () => {
+  const { context, page } = await openPage({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `page is ${overflow}px wider than the phone`);
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("input, textarea, button, output, progress")]
+      .filter((el) => {
+        if (el.closest("[hidden]")) return false;
+        const named = (el.labels && el.labels.length > 0) || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+        return !named && !(el.tagName === "BUTTON" && el.textContent.trim());
+      })
+      .map((el) => el.id || el.outerHTML.slice(0, 60)),
+  );
+  assert.deepEqual(unlabelled, []);
+  // QLoRA reloads the model with NF4 block weights
+  await page.check("[data-testid=qlora]");
+  await page.waitForFunction(() => /\(QLoRA, NF4\)/.test(document.querySelector("#model-info").textContent));
+  // keyboard: Tab reaches the Train button and Enter starts a run
+  await settings(page, { steps: "1", batch: "1", seqlen: "16" });
+  await page.focus("[data-testid=qlora]");
+  let focused = "";
+  for (let i = 0; i < 20 && focused !== "train"; i++) {
+    await page.keyboard.press("Tab");
+    focused = await page.evaluate(() => document.activeElement?.dataset?.testid ?? "");
+  }
+  assert.equal(focused, "train");
+  await page.keyboard.press("Enter");
+  await waitStatus(page, "done");
+  await page.screenshot({ path: path.join(shots, "08-phone.png"), fullPage: true });
+  await context.close();
+});
+

@@ -1,0 +1,98 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/webtune/webtune/llama"
+	"github.com/webtune/webtune/lora"
+)
+
+// GenerateOptions configure Model.Generate.
+type GenerateOptions struct {
+	MaxTokens   int     `js:"maxTokens" json:"maxTokens"`     // MaxTokens to generate (default 64).
+	Temperature float64 `js:"temperature" json:"temperature"` // Temperature (0: greedy).
+	TopK        int     `js:"topK" json:"topK"`
+	TopP        float64 `js:"topP" json:"topP"`
+	Seed        uint64  `js:"seed" json:"seed"`
+	// Adapter applies the LoRA adapter (default true); false runs the base
+	// model alone.
+	Adapter *bool `js:"adapter" json:"adapter"`
+	// Logprobs returns the log-softmax over the vocabulary at the last
+	// prompt position (to compare with llama.cpp).
+	Logprobs bool `js:"logprobs" json:"logprobs"`
+}
+
+// Generation is the result of Generate.
+type Generation struct {
+	Text    string `js:"text" json:"text"`       // the generated continuation
+	Tokens  []int  `js:"tokens" json:"tokens"`   // its token ids
+	Prompt  []int  `js:"prompt" json:"prompt"`   // the prompt's token ids (BOS included when the vocab adds it)
+	Adapter bool   `js:"adapter" json:"adapter"` // whether the adapter was applied
+	// logprobs is the next-token log-softmax after the prompt [V], when
+	// asked for; unexported so that vert leaves it alone and the bridge
+	// copies it to a Float32Array at once.
+	logprobs []float32
+}
+
+// Logprobs returns the next-token log-softmax after the prompt [V] (nil
+// unless GenerateOptions.Logprobs).
+func (g Generation) Logprobs() []float32 { return g.logprobs }
+
+// Generate continues prompt. With Adapter false and LoRA injected, the
+// adapters' B matrices are zeroed for the call (the exact base output) and
+// put back afterwards; a run in progress waits for it between two steps.
+func (m *Model) Generate(ctx context.Context, prompt string, o GenerateOptions) (Generation, error) {
+	if m.tok == nil {
+		return Generation{}, ErrNoTokenizer
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = 64
+	}
+	ids := m.tok.Encode(prompt, true)
+	if len(ids) == 0 {
+		return Generation{}, errors.New("webtune: empty prompt")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.m.Config.ContextLength; len(ids) >= c {
+		ids = ids[len(ids)-c+1:]
+	}
+	useAdapter := o.Adapter == nil || *o.Adapter
+	if !useAdapter {
+		defer m.withoutAdapter()()
+	}
+	stop := []int{m.tok.EOS()}
+	out, lp, err := m.m.Generate(ctx, ids, llama.SampleOptions{MaxTokens: o.MaxTokens, Temperature: o.Temperature,
+		TopK: o.TopK, TopP: o.TopP, Seed: o.Seed, Stop: stop})
+	if err != nil {
+		return Generation{}, err
+	}
+	text := strings.ToValidUTF8(m.tok.Decode(out), "\uFFFD")
+	g := Generation{Text: text, Tokens: out, Prompt: ids, Adapter: useAdapter && m.lora != nil}
+	if o.Logprobs {
+		g.logprobs = make([]float32, len(lp))
+		for i, x := range lp {
+			g.logprobs[i] = float32(x)
+		}
+	}
+	return g, nil
+}
+
+// withoutAdapter zeroes every LoRA B and returns the function that restores
+// them.
+func (m *Model) withoutAdapter() func() {
+	var saved [][]float32
+	ls := lora.Adapters[float32](m.m)
+	for _, l := range ls {
+		b := l.B.Value.Data()
+		saved = append(saved, append([]float32(nil), b...))
+		clear(b)
+	}
+	return func() {
+		for i, l := range ls {
+			copy(l.B.Value.Data(), saved[i])
+		}
+	}
+}

@@ -1,0 +1,204 @@
+package core
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/llama"
+	"github.com/webtune/webtune/lora"
+	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/tokenizer"
+)
+
+// MaxMemory is the memory a model may need once loaded (weights, the file
+// bytes while loading, LoRA state): a wasm32 instance addresses 4 GiB and
+// browsers often grant less, so 2 GiB is the budget.
+const MaxMemory = 2 << 30
+
+// MaxFileBytes bounds the GGUF file accepted from a page.
+const MaxFileBytes = 1536 << 20
+
+// ErrTooLarge reports a model that will not fit in the browser's memory.
+var ErrTooLarge = errors.New("webtune: model too large for the browser")
+
+// ErrNoTokenizer reports a model file without tokenizer metadata: it can be
+// trained from tensors, not from text.
+var ErrNoTokenizer = errors.New("webtune: the model file has no tokenizer")
+
+// ErrBusy reports a call that needs the model while a run is training it
+// (injecting LoRA, loading an adapter, starting another run).
+var ErrBusy = errors.New("webtune: a training run is in progress")
+
+// LoadOptions configure LoadModel.
+type LoadOptions struct {
+	Name  string `js:"name" json:"name"`   // Name names the model in adapter file names ("builtin", the file's base name).
+	QLoRA bool   `js:"qlora" json:"qlora"` // QLoRA holds the block weights in NF4.
+}
+
+// Model is a loaded base model, its tokenizer and its LoRA state. Its
+// methods may be called from several goroutines.
+type Model struct {
+	mu        sync.Mutex
+	name      string
+	qlora     bool
+	fileBytes int64
+	baseBytes int64 // memory of the weights as loaded (NF4 counted packed)
+	m         *llama.Model[float32]
+	tok       *tokenizer.Tokenizer
+	lora      *LoRAOptions // nil until InjectLoRA
+	run       *Run         // the current or last run
+}
+
+// LoadModel parses a llama-architecture GGUF held in data. The size and the
+// architecture are checked before any weight is decoded.
+func LoadModel(data []byte, opt LoadOptions) (*Model, error) {
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%w: the file is %s; the page accepts at most %s", ErrTooLarge, human(int64(len(data))), human(MaxFileBytes))
+	}
+	r := bytes.NewReader(data)
+	f, err := gguf.Open(r, int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := llama.ConfigFromGGUF(f)
+	if err != nil {
+		return nil, err
+	}
+	if need := estimateMemory(cfg, int64(len(data)), opt.QLoRA); need > MaxMemory {
+		hint := ""
+		if !opt.QLoRA {
+			hint = " (QLoRA would need less)"
+		}
+		return nil, fmt.Errorf("%w: it needs about %s of memory, the browser gives a page about %s%s",
+			ErrTooLarge, human(need), human(MaxMemory), hint)
+	}
+	m, f, err := llama.Load[float32](r, int64(len(data)), llama.LoadOptions{QLoRA: opt.QLoRA})
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		if _, ok := f.Value("tokenizer.ggml.model"); ok {
+			return nil, err
+		}
+		tok = nil
+	}
+	name := opt.Name
+	if name == "" {
+		name = "model"
+	}
+	mod := &Model{name: name, qlora: opt.QLoRA, fileBytes: int64(len(data)), m: m, tok: tok}
+	mod.baseBytes = layerBytes(m)
+	return mod, nil
+}
+
+// estimateMemory returns the bytes a model of config c needs while loading
+// from a file of fileBytes: the file itself plus float32 weights, or NF4
+// (about 0.53 bytes per weight) for the block linears under QLoRA.
+func estimateMemory(c llama.Config, fileBytes int64, qlora bool) int64 {
+	all := c.ParamCount()
+	if !qlora {
+		return fileBytes + 4*all
+	}
+	emb := int64(c.VocabSize) * int64(c.Dim)
+	if !c.TiedOutput {
+		emb *= 2
+	}
+	blocks := all - emb
+	return fileBytes + 4*emb + blocks*53/100
+}
+
+// layerBytes returns the memory held by m's weights: float32 for dense
+// tensors, packed codes plus absmax for NF4 layers.
+func layerBytes(m *llama.Model[float32]) int64 {
+	var n int64
+	seen := map[*nn.Parameter[float32]]bool{}
+	for _, p := range m.AllParameters() {
+		seen[p] = true
+		n += 4 * int64(p.Value.Size())
+	}
+	for _, l := range m.Layers() {
+		if q, ok := l.(*nn.NF4Linear[float32]); ok {
+			t := q.Quantized()
+			n += int64(len(t.Packed())) + 4*int64(len(t.Absmax()))
+		}
+	}
+	return n
+}
+
+// Name returns the model's name ("builtin" or the file's base name).
+func (m *Model) Name() string { return m.name }
+
+// Info describes a loaded model.
+type Info struct {
+	Name            string       `js:"name" json:"name"`
+	Architecture    string       `js:"architecture" json:"architecture"`
+	VocabSize       int          `js:"vocabSize" json:"vocabSize"`
+	Dim             int          `js:"dim" json:"dim"`
+	Layers          int          `js:"layers" json:"layers"`
+	Heads           int          `js:"heads" json:"heads"`
+	KVHeads         int          `js:"kvHeads" json:"kvHeads"`
+	FFN             int          `js:"ffn" json:"ffn"`
+	ContextLength   int          `js:"contextLength" json:"contextLength"`
+	TiedOutput      bool         `js:"tiedOutput" json:"tiedOutput"`
+	Tokenizer       string       `js:"tokenizer" json:"tokenizer"` // "llama", "gpt2" or "" (none)
+	Params          int64        `js:"params" json:"params"`       // base parameters
+	TrainableParams int          `js:"trainableParams" json:"trainableParams"`
+	FileBytes       int64        `js:"fileBytes" json:"fileBytes"`
+	MemoryBytes     int64        `js:"memoryBytes" json:"memoryBytes"` // weights + LoRA values, gradients, AdamW moments
+	QLoRA           bool         `js:"qlora" json:"qlora"`
+	Targets         []string     `js:"targets" json:"targets"` // LoRA target kinds this model offers
+	LoRA            *LoRAOptions `js:"lora" json:"lora"`       // the injected adapter, nil before InjectLoRA
+}
+
+// targetKinds are the layer kinds of a llama block, in model order.
+var targetKinds = []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
+
+// Info returns the model's description.
+func (m *Model) Info() Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.m.Config
+	in := Info{Name: m.name, Architecture: m.m.Architecture(), VocabSize: c.VocabSize, Dim: c.Dim, Layers: c.Layers,
+		Heads: c.Heads, KVHeads: c.KVHeads, FFN: c.FFN, ContextLength: c.ContextLength, TiedOutput: c.TiedOutput,
+		Params: c.ParamCount(), FileBytes: m.fileBytes, QLoRA: m.qlora, LoRA: m.lora,
+		Targets: append([]string(nil), targetKinds...)}
+	if !c.TiedOutput {
+		in.Targets = append(in.Targets, "output")
+	}
+	if m.tok != nil {
+		in.Tokenizer = m.tok.Model()
+	}
+	in.TrainableParams = lora.TrainableParamCount[float32](m.m)
+	// A LoRA parameter holds its value, gradient and two AdamW moments.
+	in.MemoryBytes = m.baseBytes + 16*int64(in.TrainableParams)
+	return in
+}
+
+// human formats a byte count ("12.3 MB").
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// ModelFileName returns name without a .gguf extension or directories, for
+// adapter file names.
+func ModelFileName(name string) string {
+	name = name[strings.LastIndexAny(name, `/\`)+1:]
+	name = strings.TrimSuffix(strings.TrimSuffix(name, ".gguf"), ".GGUF")
+	if name == "" {
+		return "model"
+	}
+	return name
+}

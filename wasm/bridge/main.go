@@ -1,0 +1,306 @@
+//go:build js && wasm
+
+// Command bridge is webtune's GOOS=js main: it puts the API object on
+// globalThis.webtune (and passes it to globalThis.__webtuneReady when that
+// function exists), then serves calls until the page goes away. Every API
+// function returns a Promise; the logic lives in package core and this file
+// only converts values (vert for small option objects, one-copy typed
+// arrays for bulk data).
+//
+//	const m = await webtune.loadModel("builtin", {qlora: true})
+//	await m.injectLoRA({rank: 8, targets: ["attn_q", "attn_v"]})
+//	const run = await m.train({text, steps: 50, onProgress: (p) => ...})
+//	await run.done
+//	const adapter = await m.saveAdapter() // Uint8Array (GGUF)
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"time"
+
+	"syscall/js"
+
+	"github.com/webtune/webtune/wasm/bridge/core"
+)
+
+// Version is the API version reported by webtune.version.
+const Version = "0.1.0"
+
+func main() {
+	// Between two training steps, sleep briefly: the Go scheduler then
+	// returns to the JS event loop, so messages (pause, stop, generate)
+	// are handled while a run trains.
+	core.Yield = func() { time.Sleep(time.Millisecond) }
+	api := object(map[string]func([]js.Value) (any, error){
+		"loadModel":  loadModel,
+		"sequential": sequential,
+		"memory": func(a []js.Value) (any, error) {
+			if o := arg(a, 0); o.Type() == js.TypeObject && o.Get("gc").Truthy() {
+				runtime.GC()
+			}
+			return memory(), nil
+		},
+		"builtinModel": func([]js.Value) (any, error) {
+			_, b, err := core.Builtin()
+			if err != nil {
+				return nil, err
+			}
+			return bytesJS(b), nil
+		},
+		// _panic exists for tests: it proves a Go panic becomes a rejected
+		// promise and the instance stays usable.
+		"_panic": func([]js.Value) (any, error) { panic("deliberate panic for testing") },
+		// _exit ends the Go program as a fatal out-of-memory error would,
+		// so that tests can check that the page recovers.
+		"_exit": func([]js.Value) (any, error) { os.Exit(3); return nil, nil },
+	}, nil)
+	api.Set("version", Version)
+	js.Global().Set("webtune", api)
+	if ready := js.Global().Get("__webtuneReady"); ready.Type() == js.TypeFunction {
+		ready.Invoke(api)
+	}
+	select {}
+}
+
+// memory reports the Go heap in bytes (the wasm linear memory is reported by
+// the JS side, which can read its size).
+func memory() js.Value {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return toJS(struct {
+		HeapInUse int64 `js:"heapInUse"`
+		HeapSys   int64 `js:"heapSys"`
+		Sys       int64 `js:"sys"`
+	}{int64(ms.HeapInuse), int64(ms.HeapSys), int64(ms.Sys)})
+}
+
+// loadModel(bytes: Uint8Array | "builtin", {qlora, name}) → model object.
+func loadModel(args []js.Value) (any, error) {
+	var o core.LoadOptions
+	if err := options(arg(args, 1), &o); err != nil {
+		return nil, err
+	}
+	src := arg(args, 0)
+	var m *core.Model
+	var err error
+	if src.Type() == js.TypeString {
+		if src.String() != "builtin" {
+			return nil, errors.New(`webtune: loadModel takes a Uint8Array or "builtin"`)
+		}
+		m, err = core.LoadBuiltin(o.QLoRA)
+	} else {
+		var b []byte
+		if b, err = bytesArg(src, "the model"); err != nil {
+			return nil, err
+		}
+		m, err = core.LoadModel(b, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	runtime.GC() // the file bytes are garbage now; give the memory back to the heap
+	return modelObject(m), nil
+}
+
+// modelObject exposes m's methods.
+func modelObject(m *core.Model) js.Value {
+	return object(map[string]func([]js.Value) (any, error){
+		"info":    func([]js.Value) (any, error) { return toJS(m.Info()), nil },
+		"summary": func([]js.Value) (any, error) { return toJS(m.Summary()), nil },
+		"injectLoRA": func(a []js.Value) (any, error) {
+			var o core.LoRAOptions
+			if err := options(arg(a, 0), &o); err != nil {
+				return nil, err
+			}
+			o, err := m.InjectLoRA(o)
+			return toJS(o), err
+		},
+		"textStats": func(a []js.Value) (any, error) {
+			var o core.TrainOptions
+			if err := options(arg(a, 1), &o); err != nil {
+				return nil, err
+			}
+			s, err := m.TextStats(arg(a, 0).String(), o)
+			return toJS(s), err
+		},
+		"train": func(a []js.Value) (any, error) { return train(m, arg(a, 0)) },
+		"generate": func(a []js.Value) (any, error) {
+			var o core.GenerateOptions
+			if err := options(arg(a, 1), &o); err != nil {
+				return nil, err
+			}
+			g, err := m.Generate(context.Background(), arg(a, 0).String(), o)
+			if err != nil {
+				return nil, err
+			}
+			v := toJS(g)
+			if lp := g.Logprobs(); lp != nil {
+				v.Set("logprobs", floatsJS(lp))
+			}
+			return v, nil
+		},
+		"saveAdapter": func([]js.Value) (any, error) {
+			b, err := m.SaveAdapter()
+			if err != nil {
+				return nil, err
+			}
+			return bytesJS(b), nil
+		},
+		"adapterFileName": func([]js.Value) (any, error) { return m.AdapterFileName(), nil },
+		"loadAdapter": func(a []js.Value) (any, error) {
+			b, err := bytesArg(arg(a, 0), "the adapter")
+			if err != nil {
+				return nil, err
+			}
+			o, err := m.LoadAdapter(b)
+			return toJS(o), err
+		},
+		"checkpoint": func([]js.Value) (any, error) {
+			b, err := m.Checkpoint()
+			if err != nil {
+				return nil, err
+			}
+			return bytesJS(b), nil
+		},
+		"restore": func(a []js.Value) (any, error) {
+			b, err := bytesArg(arg(a, 0), "the checkpoint")
+			if err != nil {
+				return nil, err
+			}
+			r, err := m.Restore(b)
+			return toJS(r), err
+		},
+	}, m.Close)
+}
+
+// train(opts) → run object {pause, resume, stop, state, history, done}.
+// The run starts at once; opts.onProgress(progress) is called after every
+// step; run.done resolves to {state, error, history} when the run ends.
+func train(m *core.Model, opts js.Value) (any, error) {
+	var o core.TrainOptions
+	if err := options(opts, &o); err != nil {
+		return nil, err
+	}
+	var onProgress js.Value
+	if opts.Type() == js.TypeObject {
+		onProgress = opts.Get("onProgress")
+	}
+	r, err := m.Train(o)
+	if err != nil {
+		return nil, err
+	}
+	var resolve js.Value
+	executor := js.FuncOf(func(_ js.Value, p []js.Value) any { resolve = p[0]; return nil })
+	done := jsPromise.New(executor)
+	executor.Release()
+	run := object(map[string]func([]js.Value) (any, error){
+		"pause":   func([]js.Value) (any, error) { r.Pause(); return string(r.State()), nil },
+		"resume":  func([]js.Value) (any, error) { r.Resume(); return string(r.State()), nil },
+		"stop":    func([]js.Value) (any, error) { r.Stop(); return string(r.State()), nil },
+		"state":   func([]js.Value) (any, error) { return string(r.State()), nil },
+		"history": func([]js.Value) (any, error) { return toJS(r.History()), nil },
+	}, nil)
+	run.Set("done", done)
+	c := r.Config()
+	run.Set("config", toJS(struct {
+		Steps     int     `js:"steps"`
+		SeqLen    int     `js:"seqLen"`
+		Batch     int     `js:"batch"`
+		GradAccum int     `js:"gradAccum"`
+		LR        float64 `js:"lr"`
+		Warmup    int     `js:"warmup"`
+		EvalEvery int     `js:"evalEvery"`
+	}{c.Steps, c.SeqLen, c.Batch, c.GradAccum, c.LR, c.Warmup, c.EvalEvery}))
+	go func() {
+		state, err := func() (s core.State, err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					s, err = core.StateError, errors.New(panicText(p))
+				}
+			}()
+			return r.Loop(context.Background(), func(p core.Progress) {
+				if onProgress.Type() == js.TypeFunction {
+					onProgress.Invoke(toJS(p))
+				}
+			})
+		}()
+		res := jsObject.New()
+		res.Set("state", string(state))
+		if err != nil {
+			res.Set("error", core.Plain(err))
+		} else {
+			res.Set("error", js.Null())
+		}
+		res.Set("history", toJS(r.History()))
+		resolve.Invoke(res)
+	}()
+	return run, nil
+}
+
+func panicText(p any) string {
+	if e, ok := p.(error); ok {
+		return "webtune: internal error: " + e.Error()
+	}
+	if s, ok := p.(string); ok {
+		return "webtune: internal error: " + s
+	}
+	return "webtune: internal error"
+}
+
+// sequential({layers, activation, seed, rank, alpha, lr, targets}) → the
+// tensor-path model {step, predict, summary}.
+func sequential(args []js.Value) (any, error) {
+	var o core.SequentialOptions
+	if err := options(arg(args, 0), &o); err != nil {
+		return nil, err
+	}
+	s, err := core.NewSequential(o)
+	if err != nil {
+		return nil, err
+	}
+	return object(map[string]func([]js.Value) (any, error){
+		"step": func(a []js.Value) (any, error) {
+			b := arg(a, 0)
+			x, err := floatsArg(b.Get("input"), "input")
+			if err != nil {
+				return nil, err
+			}
+			xs, err := intsArg(b.Get("inputShape"), "inputShape")
+			if err != nil {
+				return nil, err
+			}
+			y, err := floatsArg(b.Get("target"), "target")
+			if err != nil {
+				return nil, err
+			}
+			ys, err := intsArg(b.Get("targetShape"), "targetShape")
+			if err != nil {
+				return nil, err
+			}
+			loss, err := s.Step(context.Background(), x, xs, y, ys)
+			return float64(loss), err
+		},
+		"predict": func(a []js.Value) (any, error) {
+			x, err := floatsArg(arg(a, 0), "input")
+			if err != nil {
+				return nil, err
+			}
+			xs, err := intsArg(arg(a, 1), "inputShape")
+			if err != nil {
+				return nil, err
+			}
+			y, shape, err := s.Predict(context.Background(), x, xs)
+			if err != nil {
+				return nil, err
+			}
+			out := jsObject.New()
+			out.Set("output", floatsJS(y))
+			out.Set("shape", toJS(shape))
+			return out, nil
+		},
+		"summary": func([]js.Value) (any, error) { return toJS(s.Summary()), nil },
+	}, nil), nil
+}

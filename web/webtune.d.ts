@@ -1,0 +1,239 @@
+// TypeScript declarations for webtune.js: LoRA/QLoRA fine-tuning of small
+// llama models in the browser (Go compiled to wasm, in a Web Worker).
+// Every method returns a Promise; a failure rejects with a WebTuneError
+// whose message is in plain words.
+
+/** A rejected call: plain-words message, a short code and the technical detail. */
+export class WebTuneError extends Error {
+  /** "format" (not a GGUF/adapter), "too-large", "nan", "busy", "panic", "exit" (engine died) or "error". */
+  code: string;
+  detail: string;
+}
+
+export interface LoadOptions {
+  /** URL of webtune.wasm (default: next to webtune.js). */
+  wasmURL?: string | URL;
+  /** URL of trainer.worker.js (default: next to webtune.js). */
+  workerURL?: string | URL;
+}
+
+export interface Memory {
+  /** Go heap in use, bytes. */
+  heapInUse: number;
+  heapSys: number;
+  sys: number;
+  /** Size of the wasm linear memory, bytes. */
+  wasmMemory: number;
+}
+
+export class WebTune {
+  static default: WebTune | null;
+  /** Starts a worker and a wasm instance. */
+  static load(opts?: LoadOptions): Promise<WebTune>;
+  /** The tensor path on the default instance. */
+  static sequential(opts: SequentialOptions): Promise<SequentialModel>;
+  readonly version: string;
+  /** Called when the wasm instance dies (out of memory); start a new one with WebTune.load. */
+  set onExit(fn: (err: WebTuneError) => void);
+  /** Loads a llama-architecture GGUF, or the built-in model. Size and architecture are checked first. */
+  loadModel(source: Uint8Array | ArrayBuffer | "builtin", opts?: { qlora?: boolean; name?: string }): Promise<Model>;
+  /** A small MLP ([in, hidden..., out]) whose Linear layers are NF4 + LoRA, trained with MSE. */
+  sequential(opts: SequentialOptions): Promise<SequentialModel>;
+  /** The built-in model's GGUF bytes (to use an adapter with llama.cpp). */
+  builtinModel(): Promise<Uint8Array>;
+  /** Memory in use; {gc: true} collects garbage first. */
+  memory(opts?: { gc?: boolean }): Promise<Memory>;
+  /** Ends the worker and frees its memory. */
+  terminate(): void;
+}
+
+export interface ModelInfo {
+  name: string;
+  architecture: string;
+  vocabSize: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  ffn: number;
+  contextLength: number;
+  tiedOutput: boolean;
+  /** "llama" (SentencePiece), "gpt2" (byte-level BPE) or "" (none). */
+  tokenizer: string;
+  /** Base parameters. */
+  params: number;
+  trainableParams: number;
+  fileBytes: number;
+  /** Weights plus LoRA values, gradients and optimizer moments, bytes. */
+  memoryBytes: number;
+  qlora: boolean;
+  /** Layer kinds LoRA can target: attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down, output. */
+  targets: string[];
+  lora: LoRAOptions | null;
+}
+
+export interface LoRAOptions {
+  /** Rank r (default 8). */
+  rank?: number;
+  /** Scale numerator (default 2·rank); the adapter adds (alpha/r)·B·A·x. */
+  alpha?: number;
+  /** Layer kinds, PEFT names (q_proj, ...) or "all-linear" (default attn_q, attn_v). */
+  targets?: string[];
+  /** rsLoRA: scale alpha/√r. */
+  rslora?: boolean;
+  /** Dropout on the adapter input while training. */
+  dropout?: number;
+  /** Seed of A's initialisation. */
+  seed?: number;
+}
+
+export interface Summary {
+  trainable: number;
+  all: number;
+  percent: number;
+  /** "trainable params: … || all params: … || trainable%: …" */
+  text: string;
+}
+
+export interface TextStats {
+  tokens: number;
+  seqLen: number;
+  trainWindows: number;
+  evalWindows: number;
+}
+
+export interface Progress {
+  step: number;
+  steps: number;
+  loss: number;
+  /** Held-out loss, null when not evaluated at this step. */
+  evalLoss: number | null;
+  lr: number;
+  gradNorm: number;
+  tokens: number;
+  tokensPerSec: number;
+  elapsedSec: number;
+  etaSec: number;
+  epoch: number;
+}
+
+export interface TrainOptions {
+  text?: string;
+  /** Optimizer steps (default one epoch). */
+  steps?: number;
+  lr?: number;
+  batch?: number;
+  gradAccum?: number;
+  seqLen?: number;
+  stride?: number;
+  /** Share of the text held out for evaluation (default 0.1; negative: none). */
+  evalFraction?: number;
+  evalEvery?: number;
+  warmup?: number;
+  seed?: number;
+  /** Continue the run re-created by restore() (or a paused/stopped one). */
+  resume?: boolean;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface History {
+  step: number;
+  steps: number;
+  losses: number[];
+  evals: { step: number; loss: number }[];
+}
+
+export interface RunResult {
+  state: "done" | "stopped" | "error";
+  error: string | null;
+  history: History;
+}
+
+export class Run {
+  readonly config: { steps: number; seqLen: number; batch: number; gradAccum: number; lr: number; warmup: number; evalEvery: number };
+  /** Resolves when the run ends. */
+  readonly done: Promise<RunResult>;
+  /** The last progress report. */
+  readonly last: Progress | null;
+  onProgress?: (p: Progress) => void;
+  pause(): Promise<string>;
+  resume(): Promise<string>;
+  stop(): Promise<string>;
+  state(): Promise<"ready" | "training" | "paused" | "done" | "stopped" | "error">;
+  history(): Promise<History>;
+  dispose(): Promise<unknown>;
+}
+
+export interface GenerateOptions {
+  maxTokens?: number;
+  /** 0: greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Apply the adapter (default true); false runs the base model. */
+  adapter?: boolean;
+  /** Also return the next-token log-softmax after the prompt. */
+  logprobs?: boolean;
+}
+
+export interface Generation {
+  text: string;
+  tokens: number[];
+  prompt: number[];
+  adapter: boolean;
+  /** With opts.logprobs: log-softmax over the vocabulary after the prompt. */
+  logprobs?: Float32Array;
+}
+
+export interface Restored {
+  kind: "run" | "adapter";
+  lora: LoRAOptions;
+  train: TrainOptions | null;
+  history: History | null;
+}
+
+export class Model {
+  info(): Promise<ModelInfo>;
+  summary(): Promise<Summary>;
+  /** Wraps the target layers with LoRA adapters; returns the options with defaults filled. */
+  injectLoRA(opts?: LoRAOptions): Promise<LoRAOptions>;
+  /** Token count and training windows the text makes. */
+  textStats(text: string, opts?: TrainOptions): Promise<TextStats>;
+  /** Starts a run (injecting the default LoRA if none). */
+  train(opts: TrainOptions): Promise<Run>;
+  generate(prompt: string, opts?: GenerateOptions): Promise<Generation>;
+  /** The adapter as a llama.cpp LoRA GGUF. */
+  saveAdapter(): Promise<Uint8Array>;
+  /** "<model>-lora-r<rank>.gguf" */
+  adapterFileName(): Promise<string>;
+  /** Loads an adapter GGUF (injecting matching LoRA layers first if none). */
+  loadAdapter(bytes: Uint8Array | ArrayBuffer): Promise<LoRAOptions>;
+  /** Everything needed to continue: LoRA and training options, text, weights, optimizer, data position. */
+  checkpoint(): Promise<Uint8Array>;
+  /** Restores a checkpoint; continue a run with train({resume: true}). */
+  restore(bytes: Uint8Array | ArrayBuffer): Promise<Restored>;
+  dispose(): Promise<unknown>;
+}
+
+export interface SequentialOptions {
+  /** Widths [in, hidden..., out]. */
+  layers: number[];
+  /** relu (default), tanh, sigmoid, gelu, silu. */
+  activation?: string;
+  seed?: number;
+  rank?: number;
+  alpha?: number;
+  targets?: string[];
+  lr?: number;
+}
+
+export class SequentialModel {
+  /** One QLoRA step with MSE; resolves to the loss before the step. */
+  step(batch: { input: Float32Array; inputShape: number[]; target: Float32Array; targetShape: number[] }): Promise<number>;
+  predict(input: Float32Array, inputShape: number[]): Promise<{ output: Float32Array; shape: number[] }>;
+  summary(): Promise<Summary>;
+  dispose(): Promise<unknown>;
+}
+
+export default WebTune;

@@ -1,0 +1,257 @@
+// webtune.js — the JS API of webtune: LoRA/QLoRA fine-tuning of small llama
+// models in the browser. The Go code runs as wasm inside a Web Worker
+// (trainer.worker.js); every method returns a Promise and bulk data crosses
+// as typed arrays.
+//
+//   import { WebTune } from "./webtune.js";
+//   const wt = await WebTune.load({ wasmURL: "webtune.wasm" });
+//   const model = await wt.loadModel("builtin", { qlora: true });
+//   await model.injectLoRA({ rank: 8, alpha: 16, targets: ["attn_q", "attn_v"] });
+//   const run = await model.train({ text, steps: 50, onProgress: (p) => console.log(p.step, p.loss) });
+//   await run.done;
+//   const adapter = await model.saveAdapter(); // Uint8Array, a llama.cpp LoRA GGUF
+
+/** WebTuneError is a rejected call: message in plain words, code, technical detail. */
+export class WebTuneError extends Error {
+  constructor({ message, code, detail }) {
+    super(message);
+    this.name = "WebTuneError";
+    this.code = code ?? "error";
+    this.detail = detail ?? "";
+  }
+}
+
+const moduleURL = import.meta.url;
+
+class Connection {
+  constructor(worker) {
+    this.worker = worker;
+    this.pending = new Map();
+    this.listeners = new Map(); // handle → {progress, done}
+    this.early = new Map(); // handle → events that arrived before their listener
+    this.nextId = 1;
+    worker.onmessage = (ev) => this.receive(ev.data);
+    worker.onerror = (ev) => {
+      const err = new WebTuneError({ message: `The training worker failed: ${ev.message ?? "unknown error"}`, code: "worker" });
+      for (const { reject } of this.pending.values()) reject(err);
+      this.pending.clear();
+    };
+  }
+
+  receive(msg) {
+    if (msg.event === "exit") {
+      this.exited = true;
+      const err = new WebTuneError({
+        message: "The training engine stopped, most likely because the browser ran out of memory. Try QLoRA, a smaller batch or sequence length, or a smaller model.",
+        code: "exit",
+        detail: msg.data?.message ?? "",
+      });
+      for (const { reject } of this.pending.values()) reject(err);
+      this.pending.clear();
+      for (const l of this.listeners.values()) if (l.done) l.done({ state: "error", error: err.message });
+      if (this.onExit) this.onExit(err);
+      return;
+    }
+    if (msg.event) {
+      const l = this.listeners.get(msg.handle);
+      if (l) {
+        if (l[msg.event]) l[msg.event](msg.data);
+      } else {
+        if (!this.early.has(msg.handle)) this.early.set(msg.handle, []);
+        this.early.get(msg.handle).push(msg);
+      }
+      return;
+    }
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (msg.ok) p.resolve(msg.value);
+    else p.reject(new WebTuneError(msg.error));
+  }
+
+  /** listen sets the event listener of handle and replays what came early. */
+  listen(handle, l) {
+    this.listeners.set(handle, l);
+    for (const msg of this.early.get(handle) ?? []) if (l[msg.event]) l[msg.event](msg.data);
+    this.early.delete(handle);
+  }
+
+  request(msg, transfer = []) {
+    if (this.exited) {
+      return Promise.reject(new WebTuneError({ message: "The training engine has stopped; reload the page.", code: "exit" }));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...msg, id }, transfer);
+    });
+  }
+
+  async call(handle, method, args = [], transfer = []) {
+    const v = await this.request({ op: "call", handle, method, args }, transfer);
+    if ("plain" in v) return v.plain;
+    return v; // {handle, kind, methods, props}
+  }
+}
+
+/** Bytes accepts a Uint8Array or an ArrayBuffer. */
+function bytesOf(x, what) {
+  if (x instanceof Uint8Array) return x;
+  if (x instanceof ArrayBuffer) return new Uint8Array(x);
+  throw new TypeError(`${what} must be a Uint8Array`);
+}
+
+/** WebTune is one wasm instance in its own worker. */
+export class WebTune {
+  /** default is the instance of the last WebTune.load, used by the static helpers. */
+  static default = null;
+
+  constructor(conn, version) {
+    this.conn = conn;
+    this.version = version;
+  }
+
+  /**
+   * load starts the worker and the wasm instance.
+   * @param {{wasmURL?: string|URL, workerURL?: string|URL}} [opts]
+   */
+  static async load(opts = {}) {
+    const wasmURL = new URL(opts.wasmURL ?? "webtune.wasm", opts.wasmURL ? location.href : moduleURL).href;
+    const workerURL = new URL(opts.workerURL ?? "trainer.worker.js", moduleURL);
+    const worker = new Worker(workerURL, { type: "module", name: "webtune" });
+    const conn = new Connection(worker);
+    const { version } = (await conn.request({ op: "init", wasmURL })).plain;
+    const wt = new WebTune(conn, version);
+    WebTune.default = wt;
+    return wt;
+  }
+
+  /** onExit(err) is called when the wasm instance dies (out of memory); start a new one with WebTune.load. */
+  set onExit(fn) {
+    this.conn.onExit = fn;
+  }
+
+  /** sequential is the tensor path on the default instance. */
+  static sequential(opts) {
+    if (!WebTune.default) throw new Error("call WebTune.load first");
+    return WebTune.default.sequential(opts);
+  }
+
+  /**
+   * loadModel loads a llama GGUF (bytes) or the built-in model ("builtin").
+   * @param {Uint8Array|ArrayBuffer|"builtin"} source
+   * @param {{qlora?: boolean, name?: string}} [opts]
+   */
+  async loadModel(source, opts = {}) {
+    const src = source === "builtin" ? "builtin" : bytesOf(source, "the model");
+    const h = await this.conn.call(0, "loadModel", [src, opts]);
+    return new Model(this.conn, h.handle);
+  }
+
+  /** sequential builds a small MLP trained through QLoRA with MSE. */
+  async sequential(opts) {
+    const h = await this.conn.call(0, "sequential", [opts]);
+    return new SequentialModel(this.conn, h.handle);
+  }
+
+  /** builtinModel returns the built-in model's GGUF bytes (to use an adapter with llama.cpp). */
+  builtinModel() {
+    return this.conn.call(0, "builtinModel");
+  }
+
+  /** memory reports the Go heap and the wasm memory in bytes. */
+  memory(opts = {}) {
+    return this.conn.call(0, "memory", [opts]);
+  }
+
+  /** _panic makes the Go side panic (tests: the promise rejects, the instance lives on). */
+  _panic() {
+    return this.conn.call(0, "_panic");
+  }
+
+  /** _exit ends the Go program as a fatal error would (tests: onExit fires, calls reject). */
+  _exit() {
+    return this.conn.call(0, "_exit");
+  }
+
+  /** terminate ends the worker and frees all its memory. */
+  terminate() {
+    this.conn.worker.terminate();
+  }
+}
+
+class Handle {
+  constructor(conn, handle) {
+    this.conn = conn;
+    this.handle = handle;
+  }
+  call(method, args = [], transfer = []) {
+    return this.conn.call(this.handle, method, args, transfer);
+  }
+  /** dispose releases the object in the worker. */
+  dispose() {
+    this.conn.listeners.delete(this.handle);
+    return this.conn.request({ op: "release", handle: this.handle });
+  }
+}
+
+/** Model is a loaded base model with its LoRA adapter. */
+export class Model extends Handle {
+  info() { return this.call("info"); }
+  summary() { return this.call("summary"); }
+  injectLoRA(opts = {}) { return this.call("injectLoRA", [opts]); }
+  textStats(text, opts = {}) { return this.call("textStats", [text, opts]); }
+  generate(prompt, opts = {}) { return this.call("generate", [prompt, opts]); }
+  saveAdapter() { return this.call("saveAdapter"); }
+  adapterFileName() { return this.call("adapterFileName"); }
+  loadAdapter(bytes) { return this.call("loadAdapter", [bytesOf(bytes, "the adapter")]); }
+  checkpoint() { return this.call("checkpoint"); }
+  restore(bytes) { return this.call("restore", [bytesOf(bytes, "the checkpoint")]); }
+
+  /**
+   * train starts a run; opts.onProgress receives {step, steps, loss, evalLoss, tokensPerSec, etaSec, ...}.
+   * @returns {Promise<Run>}
+   */
+  async train(opts = {}) {
+    const { onProgress, ...rest } = opts;
+    // Progress may arrive before the run object: the connection keeps it
+    // until the run listens.
+    const h = await this.call("train", [rest]);
+    return new Run(this.conn, h.handle, h.props.config, onProgress);
+  }
+}
+
+/** Run is a training run; run.done resolves to {state, error, history}. */
+export class Run extends Handle {
+  constructor(conn, handle, config, onProgress) {
+    super(conn, handle);
+    this.config = config;
+    this.onProgress = onProgress;
+    this.last = null;
+    this.done = new Promise((resolve) => {
+      conn.listen(handle, { progress: (p) => this._progress(p), done: resolve });
+    });
+  }
+  _progress(p) {
+    this.last = p;
+    if (this.onProgress) this.onProgress(p);
+  }
+  pause() { return this.call("pause"); }
+  resume() { return this.call("resume"); }
+  stop() { return this.call("stop"); }
+  state() { return this.call("state"); }
+  history() { return this.call("history"); }
+}
+
+/** SequentialModel is the tensor path: an MLP whose layers are NF4 + LoRA. */
+export class SequentialModel extends Handle {
+  /** step trains one step and returns the MSE loss before it. */
+  step({ input, inputShape, target, targetShape }) {
+    return this.call("step", [{ input, inputShape, target, targetShape }]);
+  }
+  /** predict returns {output: Float32Array, shape}. */
+  predict(input, inputShape) { return this.call("predict", [input, inputShape]); }
+  summary() { return this.call("summary"); }
+}
+
+export default WebTune;
