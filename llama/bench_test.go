@@ -54,10 +54,14 @@ func benchTrain(b *testing.B, mode string) {
 	step() // allocate activations and optimizer state
 	runtime.GC()
 	b.ResetTimer()
+	cpu0 := cpuSeconds()
 	for i := 0; i < b.N; i++ {
 		step()
 	}
 	b.StopTimer()
+	if cpu := cpuSeconds() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(b.N*256)/cpu, "tokens/cpu-s")
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(b.N*256)/b.Elapsed().Seconds(), "tokens/s")

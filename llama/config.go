@@ -19,6 +19,8 @@ var (
 	// ErrShape reports a tensor or input of the wrong shape, or a missing or
 	// unexpected tensor.
 	ErrShape = errors.New("llama: bad shape")
+	// ErrNoForward reports a Backward without a matching Forward.
+	ErrNoForward = errors.New("llama: backward without forward")
 )
 
 // Limits on hyperparameters read from a file, checked before anything is

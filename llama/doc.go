@@ -28,6 +28,21 @@
 // cache), causal softmax attention with scale 1/√HS, and logits =
 // Wout·rms(x_L)·g (Wout = token_embd when output.weight is absent).
 //
+// Agreement with llama.cpp (node-llama-cpp 3.21.1, F32 KV cache): next-token
+// log-probs within ~2e-6 for F32 weights, also with a LoRA adapter on every
+// target; the same for F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K
+// weights (not Q4_1/Q5_1: ~1e-2) when loaded with LoadOptions.MatchGGML,
+// which rounds each layer input the way ggml's CPU matmul converts
+// activations (emulate.go). internal/genmodel writes such models with our
+// log-probs for that comparison.
+//
+// Use: Load (or NewRandom) gives a frozen model; lora.InjectLoRA wraps its
+// linear layers (Layers/ReplaceLayer), or SetTrainable(true) unfreezes every
+// weight for full fine-tuning. ForwardBackward accumulates gradients of the
+// mean next-token cross-entropy into Parameters(); Session/Generate run
+// incremental decoding with a KV cache. A Model keeps the activations of
+// its last Forward and is not safe for concurrent use.
+//
 // Sources: llama.cpp src/models/llama.cpp, src/llama-graph.cpp,
 // ggml/src/ggml-cpu/ops.cpp (rms_norm, rope, soft_max); karpathy's llm.c for
 // the forward/backward kernel pairs.

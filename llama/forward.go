@@ -2,7 +2,6 @@ package llama
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/webtune/webtune/nn"
@@ -41,6 +40,8 @@ type activations[T tensor.Numeric] struct {
 	logits  *tensor.Tensor[T] // [B, T, V]
 	targets []int             // [N] of the last Loss
 	losses  []T               // [N]
+	lse     []T               // [N] log-sum-exp of each row of logits
+	dlogits *tensor.Tensor[T] // [B, T, V] ForwardBackward's scratch
 
 	// backward scratch, allocated on first use
 	dres, dln   []T // [N, C]
@@ -213,6 +214,3 @@ func gradOf[T tensor.Numeric](p *nn.Parameter[T]) []T {
 	}
 	return p.Grad.Data()
 }
-
-// ErrNoForward reports a Backward without a matching Forward.
-var ErrNoForward = errors.New("llama: backward without forward")

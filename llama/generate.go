@@ -12,13 +12,14 @@ import (
 )
 
 // Session evaluates a growing token sequence incrementally with a KV cache
-// (one sequence, positions 0, 1, ...). It shares the model's layers, so a
-// model must not be trained while a session is in use.
+// (one sequence, positions 0, 1, ...). The cache grows on demand up to the
+// session's limit. It shares the model's layers, so a model must not be
+// trained while a session is in use.
 type Session[T tensor.Numeric] struct {
 	m      *Model[T]
-	kc, vc [][]T // per layer [P, NKV·HS] rotated keys and values
+	kc, vc [][]T // per layer [cap, NKV·HS] rotated keys and values
 	pos    int   // tokens evaluated so far
-	P      int   // capacity
+	limit  int   // most positions
 }
 
 // NewSession returns a session holding up to maxTokens positions (≤ 0: the
@@ -27,12 +28,7 @@ func (m *Model[T]) NewSession(maxTokens int) *Session[T] {
 	if maxTokens <= 0 {
 		maxTokens = m.Config.ContextLength
 	}
-	kv := m.Config.KVHeads * m.Config.HeadDim
-	s := &Session[T]{m: m, P: maxTokens, kc: make([][]T, m.Config.Layers), vc: make([][]T, m.Config.Layers)}
-	for l := range s.kc {
-		s.kc[l], s.vc[l] = make([]T, maxTokens*kv), make([]T, maxTokens*kv)
-	}
-	return s
+	return &Session[T]{m: m, limit: maxTokens, kc: make([][]T, m.Config.Layers), vc: make([][]T, m.Config.Layers)}
 }
 
 // Pos returns the number of tokens evaluated so far.
@@ -40,6 +36,19 @@ func (s *Session[T]) Pos() int { return s.pos }
 
 // Reset forgets the evaluated tokens.
 func (s *Session[T]) Reset() { s.pos = 0 }
+
+// grow makes room for need positions, doubling the cache (within limit).
+func (s *Session[T]) grow(need int) {
+	kv := s.m.Config.KVHeads * s.m.Config.HeadDim
+	if len(s.kc[0]) >= need*kv {
+		return
+	}
+	n := min(max(need, 2*len(s.kc[0])/kv, 64), s.limit)
+	for l := range s.kc {
+		s.kc[l] = append(make([]T, 0, n*kv), s.kc[l]...)[:n*kv]
+		s.vc[l] = append(make([]T, 0, n*kv), s.vc[l]...)[:n*kv]
+	}
+}
 
 // Eval appends tokens at positions Pos()… and returns their logits
 // [len(tokens), V]; row i predicts the token after tokens[i].
@@ -49,9 +58,10 @@ func (s *Session[T]) Eval(ctx context.Context, tokens []int) (*tensor.Tensor[T],
 		return nil, err
 	}
 	Tq := len(tokens)
-	if s.pos+Tq > s.P {
-		return nil, fmt.Errorf("%w: %d tokens after %d exceed the session's %d positions", ErrShape, Tq, s.pos, s.P)
+	if s.pos+Tq > s.limit {
+		return nil, fmt.Errorf("%w: %d tokens after %d exceed the session's %d positions", ErrShape, Tq, s.pos, s.limit)
 	}
+	s.grow(s.pos + Tq)
 	m.ensureRope(s.pos + Tq)
 	a := newActivations[T](m.Config, 1, Tq, s.pos+Tq)
 	copy(a.tokens, tokens)

@@ -109,3 +109,28 @@ func TestSamplerTopP(t *testing.T) {
 		t.Fatalf("top-p 0.7 draws %v", seen)
 	}
 }
+
+func TestSessionGrowsCache(t *testing.T) {
+	ctx := context.Background()
+	cfg := TinyConfig()
+	cfg.ContextLength = 160
+	m := NewRandom[float32](cfg, 23)
+	tokens, _ := tinyBatch(cfg, 1, 150, 6)
+	full := logitsOf(t, m, tokens)
+	V := cfg.VocabSize
+	s := m.NewSession(0)
+	pos := 0
+	for _, n := range append([]int{40, 30}, slices.Repeat([]int{1}, 80)...) {
+		l, err := s.Eval(ctx, tokens[0][pos:pos+n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxDiff(l.Data(), full[pos*V:(pos+n)*V]); d > 1e-4 {
+			t.Fatalf("logits at %d differ by %g", pos, d)
+		}
+		pos += n
+	}
+	if _, err := s.Eval(ctx, tokens[0][:11]); err == nil {
+		t.Fatal("evaluating past the context length succeeded")
+	}
+}

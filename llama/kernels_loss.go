@@ -3,13 +3,13 @@ package llama
 import "math"
 
 // crossEntropyForward writes the loss −log softmax(logits)[target] of every
-// row into losses (0 for a target < 0, the ignore index) and returns the
-// number of counted rows.
+// row into losses (0 for a target < 0, the ignore index), keeps each row's
+// log-sum-exp for the backward pass, and returns the number of counted rows.
 //
-//	losses  [N]
-//	logits  [N, V]
-//	targets [N]
-func crossEntropyForward[T Float](losses, logits []T, targets []int, N, V int) int {
+//	losses, lse [N]
+//	logits      [N, V]
+//	targets     [N]
+func crossEntropyForward[T Float](losses, lse, logits []T, targets []int, N, V int) int {
 	count := 0
 	for n := 0; n < N; n++ {
 		if targets[n] < 0 {
@@ -17,7 +17,8 @@ func crossEntropyForward[T Float](losses, logits []T, targets []int, N, V int) i
 			continue
 		}
 		row := logits[n*V : (n+1)*V]
-		losses[n] = logSumExp(row) - row[targets[n]]
+		lse[n] = logSumExp(row)
+		losses[n] = lse[n] - row[targets[n]]
 		count++
 	}
 	return count
@@ -26,16 +27,15 @@ func crossEntropyForward[T Float](losses, logits []T, targets []int, N, V int) i
 // crossEntropyBackward accumulates dlogits += dloss·(softmax(logits) −
 // onehot(target)) for every counted row; dloss is the weight of each row's
 // loss in the total (1/count for a mean).
-func crossEntropyBackward[T Float](dlogits, logits []T, targets []int, N, V int, dloss T) {
+func crossEntropyBackward[T Float](dlogits, logits, lse []T, targets []int, N, V int, dloss T) {
 	for n := 0; n < N; n++ {
 		if targets[n] < 0 {
 			continue
 		}
 		row := logits[n*V : (n+1)*V]
 		d := dlogits[n*V : (n+1)*V]
-		lse := logSumExp(row)
 		for i, x := range row {
-			d[i] += dloss * T(math.Exp(float64(x-lse)))
+			d[i] += dloss * T(math.Exp(float64(x-lse[n])))
 		}
 		d[targets[n]] -= dloss
 	}

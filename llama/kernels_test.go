@@ -189,20 +189,20 @@ func TestCrossEntropyBackward(t *testing.T) {
 	N, V := 4, 6
 	logits := randSlice(r, N*V, 3)
 	targets := []int{2, -1, 5, 0}
-	losses := make([]float64, N)
+	losses, lse := make([]float64, N), make([]float64, N)
 	loss := func() float64 {
-		c := crossEntropyForward(losses, logits, targets, N, V)
+		c := crossEntropyForward(losses, lse, logits, targets, N, V)
 		var s float64
 		for _, l := range losses {
 			s += l
 		}
 		return s / float64(c)
 	}
-	if c := crossEntropyForward(losses, logits, targets, N, V); c != 3 || losses[1] != 0 {
+	if c := crossEntropyForward(losses, lse, logits, targets, N, V); c != 3 || losses[1] != 0 {
 		t.Fatalf("count %d, ignored loss %g", c, losses[1])
 	}
 	d := make([]float64, N*V)
-	crossEntropyBackward(d, logits, targets, N, V, 1.0/3)
+	crossEntropyBackward(d, logits, lse, targets, N, V, 1.0/3)
 	checkGrad(t, "dlogits", logits, d, loss)
 	lp := make([]float64, V)
 	logSoftmaxForward(lp, logits[:V])

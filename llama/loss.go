@@ -25,9 +25,12 @@ func (m *Model[T]) ForwardBackward(ctx context.Context, tokens, targets [][]int,
 	}
 	a := m.acts
 	N, V := a.B*a.T, m.Config.VocabSize
-	dlogits := tensor.Zeros[T](a.B, a.T, V)
-	crossEntropyBackward(dlogits.Data(), a.logits.Data(), a.targets, N, V, T(gradScale/float64(count)))
-	return loss, m.Backward(ctx, dlogits)
+	if a.dlogits == nil {
+		a.dlogits = tensor.Zeros[T](a.B, a.T, V)
+	}
+	clear(a.dlogits.Data())
+	crossEntropyBackward(a.dlogits.Data(), a.logits.Data(), a.lse, a.targets, N, V, T(gradScale/float64(count)))
+	return loss, m.Backward(ctx, a.dlogits)
 }
 
 func (m *Model[T]) loss(ctx context.Context, tokens, targets [][]int) (float64, int, error) {
@@ -45,12 +48,12 @@ func (m *Model[T]) loss(ctx context.Context, tokens, targets [][]int) (float64, 
 	a := m.acts
 	N, V := B*Tn, m.Config.VocabSize
 	if len(a.targets) != N {
-		a.targets, a.losses = make([]int, N), make([]T, N)
+		a.targets, a.losses, a.lse = make([]int, N), make([]T, N), make([]T, N)
 	}
 	for b, row := range targets {
 		copy(a.targets[b*Tn:], row)
 	}
-	count := crossEntropyForward(a.losses, logits.Data(), a.targets, N, V)
+	count := crossEntropyForward(a.losses, a.lse, logits.Data(), a.targets, N, V)
 	if count == 0 {
 		return 0, 0, nil
 	}

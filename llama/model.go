@@ -241,3 +241,13 @@ func (m *Model[T]) QuantizeNF4(opt nf4.Options) error {
 	}
 	return nil
 }
+
+// SetTraining switches every layer that has a training mode (LoRA dropout)
+// on or off: off for evaluation and generation, on for training steps.
+func (m *Model[T]) SetTraining(on bool) {
+	for _, l := range m.Layers() {
+		if t, ok := l.(interface{ SetTraining(bool) }); ok {
+			t.SetTraining(on)
+		}
+	}
+}
