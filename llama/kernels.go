@@ -1,24 +1,24 @@
 package llama
 
-import "math"
+import (
+	"math"
 
-// Float is the element type of the kernels: float32 for work, float64 for
-// gradient checks.
-type Float interface{ ~float32 | ~float64 }
+	"github.com/webtune/webtune/tensor"
+)
 
 // encoderForward looks up token embeddings.
 //
 //	out    [N, C]
 //	tokens [N]
 //	wte    [V, C]
-func encoderForward[T Float](out []T, tokens []int, wte []T, C int) {
+func encoderForward[T tensor.Numeric](out []T, tokens []int, wte []T, C int) {
 	for n, tok := range tokens {
 		copy(out[n*C:(n+1)*C], wte[tok*C:(tok+1)*C])
 	}
 }
 
 // encoderBackward accumulates the embedding gradient: dwte[tok] += dout[n].
-func encoderBackward[T Float](dwte, dout []T, tokens []int, C int) {
+func encoderBackward[T tensor.Numeric](dwte, dout []T, tokens []int, C int) {
 	for n, tok := range tokens {
 		dw := dwte[tok*C : (tok+1)*C]
 		d := dout[n*C : (n+1)*C]
@@ -35,7 +35,7 @@ func encoderBackward[T Float](dwte, dout []T, tokens []int, C int) {
 //	out, inp [N, C]
 //	rstd     [N]
 //	weight   [C]
-func rmsnormForward[T Float](out, rstd, inp, weight []T, N, C int, eps float32) {
+func rmsnormForward[T tensor.Numeric](out, rstd, inp, weight []T, N, C int, eps float32) {
 	for n := 0; n < N; n++ {
 		x := inp[n*C : (n+1)*C]
 		var sum float64
@@ -56,7 +56,7 @@ func rmsnormForward[T Float](out, rstd, inp, weight []T, N, C int, eps float32) 
 //
 //	dx_i += s·w_i·dy_i − s³/C · x_i · Σ_j dy_j·w_j·x_j
 //	dw_i += Σ_n dy_i·x_i·s
-func rmsnormBackward[T Float](dinp, dweight, dout, inp, weight, rstd []T, N, C int) {
+func rmsnormBackward[T tensor.Numeric](dinp, dweight, dout, inp, weight, rstd []T, N, C int) {
 	for n := 0; n < N; n++ {
 		x := inp[n*C : (n+1)*C]
 		dy := dout[n*C : (n+1)*C]
@@ -84,7 +84,7 @@ func rmsnormBackward[T Float](dinp, dweight, dout, inp, weight, rstd []T, N, C i
 // ggml_rope_cache_init with freq_scale 1 and ext_factor 0: the angle is
 // built in float32 by repeated multiplication with powf(base, -2/HS), and
 // divided by the optional per-pair frequency factor (rope_freqs.weight).
-func ropeCache[T Float](cos, sin []T, P, HS int, base float32, freqFactors []float32) {
+func ropeCache[T tensor.Numeric](cos, sin []T, P, HS int, base float32, freqFactors []float32) {
 	half := HS / 2
 	thetaScale := float32(math.Pow(float64(base), float64(float32(-2)/float32(HS)))) // powf(base, -2.0f/n_dims)
 	for p := 0; p < P; p++ {
@@ -110,7 +110,7 @@ func ropeCache[T Float](cos, sin []T, P, HS int, base float32, freqFactors []flo
 //
 //	out, inp [B, T, NH, HS]
 //	cos, sin [P, HS/2] with P ≥ pos0+T
-func ropeForward[T Float](out, inp, cos, sin []T, B, Tn, NH, HS, pos0 int) {
+func ropeForward[T tensor.Numeric](out, inp, cos, sin []T, B, Tn, NH, HS, pos0 int) {
 	half := HS / 2
 	for b := 0; b < B; b++ {
 		for t := 0; t < Tn; t++ {
@@ -131,7 +131,7 @@ func ropeForward[T Float](out, inp, cos, sin []T, B, Tn, NH, HS, pos0 int) {
 }
 
 // ropeBackward accumulates dinp += Rᵀ·dout (the inverse rotation).
-func ropeBackward[T Float](dinp, dout, cos, sin []T, B, Tn, NH, HS, pos0 int) {
+func ropeBackward[T tensor.Numeric](dinp, dout, cos, sin []T, B, Tn, NH, HS, pos0 int) {
 	half := HS / 2
 	for b := 0; b < B; b++ {
 		for t := 0; t < Tn; t++ {
@@ -154,7 +154,7 @@ func ropeBackward[T Float](dinp, dout, cos, sin []T, B, Tn, NH, HS, pos0 int) {
 // swigluForward computes out = silu(gate)·up, silu(g) = g/(1+e^(−g)).
 //
 //	out, gate, up [N·F]
-func swigluForward[T Float](out, gate, up []T) {
+func swigluForward[T tensor.Numeric](out, gate, up []T) {
 	for i, g := range gate {
 		out[i] = g / (1 + T(math.Exp(float64(-g)))) * up[i]
 	}
@@ -162,7 +162,7 @@ func swigluForward[T Float](out, gate, up []T) {
 
 // swigluBackward accumulates dgate += dout·up·silu'(g) and dup += dout·silu(g)
 // with silu'(g) = σ(g)·(1 + g·(1−σ(g))).
-func swigluBackward[T Float](dgate, dup, dout, gate, up []T) {
+func swigluBackward[T tensor.Numeric](dgate, dup, dout, gate, up []T) {
 	for i, g := range gate {
 		sig := 1 / (1 + T(math.Exp(float64(-g))))
 		dgate[i] += dout[i] * up[i] * sig * (1 + g*(1-sig))
@@ -171,14 +171,14 @@ func swigluBackward[T Float](dgate, dup, dout, gate, up []T) {
 }
 
 // residualForward computes out = a + b (out may alias a).
-func residualForward[T Float](out, a, b []T) {
+func residualForward[T tensor.Numeric](out, a, b []T) {
 	for i := range out {
 		out[i] = a[i] + b[i]
 	}
 }
 
 // residualBackward accumulates da += dout and db += dout.
-func residualBackward[T Float](da, db, dout []T) {
+func residualBackward[T tensor.Numeric](da, db, dout []T) {
 	for i, d := range dout {
 		da[i] += d
 		db[i] += d

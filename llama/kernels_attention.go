@@ -4,6 +4,8 @@ import (
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/webtune/webtune/tensor"
 )
 
 // attentionForward is causal grouped-query attention. Query t sits at
@@ -17,7 +19,7 @@ import (
 //	att  [B, NH, Tq, Tk]  probabilities (masked entries 0)
 //	q    [B, Tq, NH, HS]  already rotated
 //	k, v [B, Tk, NKV, HS] k already rotated
-func attentionForward[T Float](out, att, q, k, v []T, B, Tq, Tk, NH, NKV, HS int) {
+func attentionForward[T tensor.Numeric](out, att, q, k, v []T, B, Tq, Tk, NH, NKV, HS int) {
 	scale := T(1 / math.Sqrt(float64(HS)))
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
@@ -67,7 +69,7 @@ func attentionForward[T Float](out, att, q, k, v []T, B, Tq, Tk, NH, NKV, HS int
 //
 // Shapes as attentionForward. Tasks are (sequence, kv head) pairs, so the
 // query heads sharing a kv head accumulate into dk, dv in one goroutine.
-func attentionBackward[T Float](dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) {
+func attentionBackward[T tensor.Numeric](dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) {
 	scale := T(1 / math.Sqrt(float64(HS)))
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
@@ -100,7 +102,7 @@ func attentionBackward[T Float](dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, N
 }
 
 // dotT returns Σ a_i·b_i with four partial sums.
-func dotT[T Float](a, b []T) T {
+func dotT[T tensor.Numeric](a, b []T) T {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 T
 	i := 0
@@ -117,7 +119,7 @@ func dotT[T Float](a, b []T) T {
 }
 
 // axpyT computes dst += alpha·x.
-func axpyT[T Float](dst []T, alpha T, x []T) {
+func axpyT[T tensor.Numeric](dst []T, alpha T, x []T) {
 	x = x[:len(dst)]
 	i := 0
 	for ; i+4 <= len(dst); i += 4 {

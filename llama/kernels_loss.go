@@ -1,6 +1,10 @@
 package llama
 
-import "math"
+import (
+	"math"
+
+	"github.com/webtune/webtune/tensor"
+)
 
 // crossEntropyForward writes the loss −log softmax(logits)[target] of every
 // row into losses (0 for a target < 0, the ignore index), keeps each row's
@@ -9,7 +13,7 @@ import "math"
 //	losses, lse [N]
 //	logits      [N, V]
 //	targets     [N]
-func crossEntropyForward[T Float](losses, lse, logits []T, targets []int, N, V int) int {
+func crossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []int, N, V int) int {
 	count := 0
 	for n := 0; n < N; n++ {
 		if targets[n] < 0 {
@@ -27,7 +31,7 @@ func crossEntropyForward[T Float](losses, lse, logits []T, targets []int, N, V i
 // crossEntropyBackward accumulates dlogits += dloss·(softmax(logits) −
 // onehot(target)) for every counted row; dloss is the weight of each row's
 // loss in the total (1/count for a mean).
-func crossEntropyBackward[T Float](dlogits, logits, lse []T, targets []int, N, V int, dloss T) {
+func crossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []int, N, V int, dloss T) {
 	for n := 0; n < N; n++ {
 		if targets[n] < 0 {
 			continue
@@ -42,7 +46,7 @@ func crossEntropyBackward[T Float](dlogits, logits, lse []T, targets []int, N, V
 }
 
 // logSoftmaxForward writes out = logits − logsumexp(logits) for one row.
-func logSoftmaxForward[T Float](out, logits []T) {
+func logSoftmaxForward[T tensor.Numeric](out, logits []T) {
 	lse := logSumExp(logits)
 	for i, x := range logits {
 		out[i] = x - lse
@@ -50,7 +54,7 @@ func logSoftmaxForward[T Float](out, logits []T) {
 }
 
 // logSumExp returns log Σ e^x, stably, summing in float64.
-func logSumExp[T Float](row []T) T {
+func logSumExp[T tensor.Numeric](row []T) T {
 	m := row[0]
 	for _, x := range row {
 		m = max(m, x)
