@@ -1,0 +1,9 @@
+//go:build !(js && wasm)
+
+package step
+
+import "github.com/webtune/webtune/tensor"
+
+func engines() []tensor.Engine[float32] {
+	return []tensor.Engine[float32]{tensor.NewCPU[float32](), tensor.NewBlocked[float32]()}
+}
