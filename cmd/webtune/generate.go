@@ -22,6 +22,7 @@ import (
 
 const generateUsage = `usage: webtune generate --model base.gguf [--lora adapter.gguf[:scale]]... (--prompt TEXT | --tokens 1,2,3)
        [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json]
+       [--match-ggml=false]
 
 Runs the model on a prompt and samples a continuation (greedy with
 --temperature 0). --prompt is tokenized as llama.cpp does (BOS added when the
@@ -29,6 +30,12 @@ vocabulary asks for it); --tokens takes ids as given. With --json it prints
 {"prompt_tokens":[...],"tokens":[...],"text":"...","next_logprobs":[...]},
 next_logprobs being the log-softmax over the vocabulary at the last prompt
 position. Adapters apply as in llama.cpp: W·x + scale·(alpha/rank)·B·A·x.
+
+By default (--match-ggml) the input of every layer whose weight is F16, BF16
+or quantized is first rounded the way llama.cpp's CPU matmul converts it (to
+F16, BF16, Q8_0, Q8_1 or Q8_K), so that log-probs agree with llama.cpp's to
+~1e-3 or better on such models (Q4_1/Q5_1 weights: ~1e-2). F32 weights are
+unaffected. --match-ggml=false runs the plain float32 forward instead.
 `
 
 // errUsage reports bad command-line arguments (the usage was printed).
@@ -52,6 +59,11 @@ type loadedModel struct {
 // loadModel opens path (or the default model when empty) and loads it,
 // quantizing the block linears to NF4 under qlora.
 func loadModel(path string, qlora bool) (*loadedModel, error) {
+	return loadModelOpts(path, llama.LoadOptions{QLoRA: qlora})
+}
+
+// loadModelOpts is loadModel with every llama.LoadOptions.
+func loadModelOpts(path string, opt llama.LoadOptions) (*loadedModel, error) {
 	if path == "" {
 		p, err := defaultModelPath()
 		if err != nil {
@@ -68,7 +80,7 @@ func loadModel(path string, qlora bool) (*loadedModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, f, err := llama.Load[float32](fh, st.Size(), llama.LoadOptions{QLoRA: qlora})
+	m, f, err := llama.Load[float32](fh, st.Size(), opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -125,6 +137,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	topP := fs.Float64("top-p", 0.95, "keep the smallest set with this probability (1: all)")
 	seed := fs.Uint64("seed", 0, "sampling seed")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	matchGGML := fs.Bool("match-ggml", true, "round layer inputs as llama.cpp does for F16/BF16/quantized weights (false: plain float32 forward)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -134,7 +147,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.Usage()
 		return errUsage
 	}
-	lm, err := loadModel(*model, false)
+	lm, err := loadModelOpts(*model, llama.LoadOptions{MatchGGML: *matchGGML})
 	if err != nil {
 		return err
 	}

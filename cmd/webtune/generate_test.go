@@ -17,7 +17,7 @@ import (
 )
 
 // writeTinyModel saves a seeded tiny llama with the byte vocabulary as
-// typ (F32 or F16) and returns its path.
+// typ (F32, F16 or Q8_0) and returns its path.
 func writeTinyModel(t *testing.T, typ gguf.TensorType, tied bool) string {
 	t.Helper()
 	v := tokenizer.ByteVocab()
@@ -264,4 +264,46 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestGenerateMatchGGML: --match-ggml (the default) is a no-op on F32
+// weights and, on F16 and Q8_0 weights, gives the log-probs of
+// llama.LoadOptions.MatchGGML, not those of the plain float forward, which
+// --match-ggml=false gives.
+func TestGenerateMatchGGML(t *testing.T) {
+	args := func(model string, extra ...string) []string {
+		return append([]string{"--model", model, "--tokens", "1,72,105,50", "--max-tokens", "0", "--json"}, extra...)
+	}
+	f32 := writeTinyModel(t, gguf.TypeF32, false)
+	if d := maxDiff(runJSON(t, args(f32)...).NextLogprobs, runJSON(t, args(f32, "--match-ggml=false")...).NextLogprobs); d != 0 {
+		t.Errorf("F32: --match-ggml changes the log-probs by %g", d)
+	}
+	for _, typ := range []gguf.TensorType{gguf.TypeF16, gguf.TypeQ8_0} {
+		model := writeTinyModel(t, typ, true)
+		want := func(match bool) []float64 {
+			b, err := os.ReadFile(model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := llama.Load[float32](bytes.NewReader(b), int64(len(b)), llama.LoadOptions{MatchGGML: match})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, lp, err := generate(context.Background(), m, []int{1, 72, 105, 50}, llama.SampleOptions{MaxTokens: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return lp
+		}
+		matched, plain := want(true), want(false)
+		if maxDiff(matched, plain) == 0 {
+			t.Fatalf("%v: MatchGGML changes nothing", typ)
+		}
+		if d := maxDiff(runJSON(t, args(model)...).NextLogprobs, matched); d != 0 {
+			t.Errorf("%v: default differs from MatchGGML by %g", typ, d)
+		}
+		if d := maxDiff(runJSON(t, args(model, "--match-ggml=false")...).NextLogprobs, plain); d != 0 {
+			t.Errorf("%v: --match-ggml=false differs from the plain forward by %g", typ, d)
+		}
+	}
 }
