@@ -78,7 +78,7 @@ func (m *Model[T]) blockBackward(ctx context.Context, blk *Block[T], la *layerAc
 	clear(a.dq)
 	clear(a.dk)
 	clear(a.dv)
-	attentionBackward(a.dq, a.dk, a.dv, datty, la.q.Data(), la.k.Data(), la.v.Data(), la.att, B, Tn, Tn, NH, NKV, HS)
+	attentionBackwardOn(m.engine, a.dq, a.dk, a.dv, datty, la.q.Data(), la.k.Data(), la.v.Data(), la.att, B, Tn, Tn, NH, NKV, HS)
 	clear(a.dqr)
 	clear(a.dkr)
 	ropeBackward(a.dqr, a.dq, m.cos, m.sin, B, Tn, NH, HS, 0)

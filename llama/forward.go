@@ -153,7 +153,7 @@ func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerAct
 		copy(vc[pos0*NKV*HS:], v)
 		k, v = kc[:Tk*NKV*HS], vc[:Tk*NKV*HS]
 	}
-	attentionForward(la.atty.Data(), la.att, la.q.Data(), k, v, B, Tq, Tk, NH, NKV, HS)
+	attentionForwardOn(m.engine, la.atty.Data(), la.att, la.q.Data(), k, v, B, Tq, Tk, NH, NKV, HS)
 	o, err := m.layerForward(ctx, blk.O, la.atty, N, c.Dim)
 	if err != nil {
 		return err

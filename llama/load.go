@@ -27,6 +27,11 @@ type LoadOptions struct {
 	// llama.cpp's to ~1e-3 on quantized models (see emulate.go). It is an
 	// inference option: Backward treats the rounding as the identity.
 	MatchGGML bool
+	// Engine is the tensor.Engine[T] of Load[T] that every layer the model
+	// builds computes with (the block linears, NF4 or dense, and the output
+	// head, tied or not); nil means the default (DefaultEngine). An engine
+	// of another element type is an error.
+	Engine any
 }
 
 // tensorSpec is one tensor the config requires: its name and ggml dims.
@@ -108,7 +113,7 @@ func sameDims(a, b []uint64) bool {
 }
 
 // Load reads a llama-architecture GGUF model from r (size bytes) and returns
-// the model (frozen; on the CPU engine) and the parsed file (for the
+// the model (frozen; on opt.Engine or DefaultEngine) and the parsed file (for the
 // tokenizer's metadata). Weights of any type gguf decodes (F32, F16, BF16,
 // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) become T one tensor at a
 // time, never as a float copy of the whole model; under opt.QLoRA each
@@ -127,7 +132,15 @@ func Load[T tensor.Numeric](r io.ReaderAt, size int64, opt LoadOptions) (*Model[
 	if err := checkTensors(f, c); err != nil {
 		return nil, nil, err
 	}
-	m, err := newModel[T](c, nil)
+	var eng tensor.Engine[T]
+	if opt.Engine != nil {
+		e, ok := opt.Engine.(tensor.Engine[T])
+		if !ok {
+			return nil, nil, fmt.Errorf("llama: LoadOptions.Engine is a %T, not a tensor.Engine of the model's element type", opt.Engine)
+		}
+		eng = e
+	}
+	m, err := newModel[T](c, eng)
 	if err != nil {
 		return nil, nil, err
 	}

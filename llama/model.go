@@ -54,7 +54,7 @@ func newModel[T tensor.Numeric](c Config, engine tensor.Engine[T]) (*Model[T], e
 		return nil, err
 	}
 	if engine == nil {
-		engine = tensor.NewCPU[T]()
+		engine = DefaultEngine[T]()
 	}
 	m := &Model[T]{Config: c, engine: engine, Blocks: make([]*Block[T], c.Layers)}
 	for i := range m.Blocks {
@@ -62,6 +62,14 @@ func newModel[T tensor.Numeric](c Config, engine tensor.Engine[T]) (*Model[T], e
 	}
 	return m, nil
 }
+
+// DefaultEngine returns the engine Load and NewRandom use when given none:
+// tensor.NewBlocked, the AVX2/FMA assembly engine for float32 on amd64
+// CPUs that have it (5–9× gonum on training products, and attention's
+// per-head products run on it too), tensor.NewCPU (gonum) for float64,
+// elsewhere and under GOOS=js (where the browser bridge uses wasm/simd).
+// tensor.NewCPU itself stays gonum.
+func DefaultEngine[T tensor.Numeric]() tensor.Engine[T] { return tensor.NewBlocked[T]() }
 
 // Engine returns the engine the model computes with.
 func (m *Model[T]) Engine() tensor.Engine[T] { return m.engine }

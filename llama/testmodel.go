@@ -17,13 +17,20 @@ func TinyConfig() Config {
 }
 
 // NewRandom returns a model with config cfg and weights drawn from seed,
-// frozen (call SetTrainable(true) for full fine-tuning), on the CPU engine:
+// frozen (call SetTrainable(true) for full fine-tuning), on DefaultEngine:
 // linear layers U(±1/√in) (PyTorch's default), token embeddings N(0, 1)
 // (N(0, 1/C) when tied, so the tied head's logits stay O(1)), norm weights
 // U(0.8, 1.2) so that tests exercise them. It panics on an invalid config
 // (a programmer error in a test).
 func NewRandom[T tensor.Numeric](cfg Config, seed uint64) *Model[T] {
-	m, err := newModel[T](cfg, nil)
+	return NewRandomOn[T](cfg, seed, nil)
+}
+
+// NewRandomOn is NewRandom with every layer (the output head too) on
+// engine; nil means the default (DefaultEngine). The weights do not
+// depend on the engine.
+func NewRandomOn[T tensor.Numeric](cfg Config, seed uint64, engine tensor.Engine[T]) *Model[T] {
+	m, err := newModel[T](cfg, engine)
 	if err != nil {
 		panic(err)
 	}

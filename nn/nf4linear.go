@@ -117,7 +117,8 @@ func (l *NF4Linear[T]) OutputShape() []int {
 	return append([]int(nil), l.outShape...)
 }
 
-// Forward computes y = x·Wᵀ + b for x [..., in] with nf4.MatMulXWt.
+// Forward computes y = x·Wᵀ + b for x [..., in] with the engine's
+// NF4MatMulXWt when it is an NF4Engine, else nf4.MatMulXWt.
 func (l *NF4Linear[T]) Forward(ctx context.Context, inputs ...*tensor.Tensor[T]) (*tensor.Tensor[T], error) {
 	x, err := oneInput("nf4linear", l.name, inputs)
 	if err != nil {
@@ -128,7 +129,11 @@ func (l *NF4Linear[T]) Forward(ctx context.Context, inputs ...*tensor.Tensor[T])
 		return nil, err
 	}
 	y := tensor.Zeros[T](withLast(x.Shape(), l.w.Rows())...)
-	nf4.MatMulXWt(l.w, y.Data(), x.Data(), n)
+	if e, ok := l.engine.(NF4Engine[T]); ok {
+		e.NF4MatMulXWt(l.w, y.Data(), x.Data(), n)
+	} else {
+		nf4.MatMulXWt(l.w, y.Data(), x.Data(), n)
+	}
 	if l.bias != nil {
 		tensor.AddRowVector(y.Data(), l.bias.Value.Data())
 	}
@@ -136,7 +141,8 @@ func (l *NF4Linear[T]) Forward(ctx context.Context, inputs ...*tensor.Tensor[T])
 	return y, nil
 }
 
-// Backward returns dx = dy·W (nf4.MatMulXW; nil in ParamsOnly mode) and
+// Backward returns dx = dy·W (the engine's NF4MatMulXW or nf4.MatMulXW;
+// nil in ParamsOnly mode) and
 // accumulates db when the bias is trainable. W gets nothing.
 func (l *NF4Linear[T]) Backward(ctx context.Context, mode BackwardMode, dy *tensor.Tensor[T], inputs ...*tensor.Tensor[T]) ([]*tensor.Tensor[T], error) {
 	x, err := oneInput("nf4linear", l.name, inputs)
@@ -157,6 +163,10 @@ func (l *NF4Linear[T]) Backward(ctx context.Context, mode BackwardMode, dy *tens
 		return []*tensor.Tensor[T]{nil}, nil
 	}
 	dx := tensor.Zeros[T](x.Shape()...)
-	nf4.MatMulXW(l.w, dx.Data(), dy.Data(), n)
+	if e, ok := l.engine.(NF4Engine[T]); ok {
+		e.NF4MatMulXW(l.w, dx.Data(), dy.Data(), n)
+	} else {
+		nf4.MatMulXW(l.w, dx.Data(), dy.Data(), n)
+	}
 	return []*tensor.Tensor[T]{dx}, nil
 }

@@ -169,12 +169,18 @@ export function mountStoreUI(container, { getAdapterBytes, onLoadAdapter, defaul
   const root = el("section", { class: "store", "data-testid": "store", "aria-labelledby": id("title") },
     el("h2", { id: id("title"), text: "Share adapters" }), form, browse);
   container.append(root);
-  if (defaultName) {
+  // The suggestion follows the session (rank, model) until the user types a name of their own.
+  let typed = false;
+  name.addEventListener("input", () => { typed = name.value !== ""; });
+  const suggest = () => {
+    if (!defaultName || typed) return;
     Promise.resolve()
       .then(defaultName)
-      .then((v) => { if (!name.value) name.value = suggestName(String(v).replace(/\.gguf$/, "")); })
+      .then((v) => { if (!typed) name.value = suggestName(String(v).replace(/\.gguf$/, "")); })
       .catch(() => {});
-  }
+  };
+  suggest();
+  name.addEventListener("focus", suggest);
 
   let cursor = "";
   const say = (node, text, isError = false) => {

@@ -86,6 +86,9 @@ async function init(wasmURL) {
     result = await WebAssembly.instantiate(await resp.arrayBuffer(), go.importObject);
   }
   instance = result.instance;
+  // Go's WebAssembly.Memory, for the SIMD kernels (wasm/simd), which work on
+  // Go slices in place.
+  globalThis.webtuneGoMemory = instance.exports.mem;
   // The Go program only ends on a fatal error (out of memory): tell the page,
   // which starts a new worker.
   go.run(instance).then(
@@ -94,7 +97,7 @@ async function init(wasmURL) {
   );
   const api = await ready;
   handles.set(0, api);
-  return { version: api.version };
+  return { version: api.version, engine: typeof api.engine === "function" ? await api.engine() : undefined };
 }
 
 async function call(handle, method, args) {

@@ -410,7 +410,11 @@ test("the page served by the Worker trains and publishes in headless Chromium", 
         defaultName: () => app.model.adapterFileName(),
       });
     });
-    await page.waitForFunction(() => document.querySelector("[data-testid=publish-name]").value === "builtin-lora-r8");
+    await page.focus("[data-testid=publish-name]");
+    await page.waitForFunction(() => /-lora-r8$/.test(document.querySelector("[data-testid=publish-name]")?.value ?? ""), null, { timeout: 60_000 }).catch(async (e) => {
+      const v = await page.evaluate(() => ({ name: document.querySelector("[data-testid=publish-name]")?.value, store: !!document.querySelector("[data-testid=store]"), status: document.querySelector("[data-testid=status]")?.textContent }));
+      throw new Error(`publish name never set: ${JSON.stringify(v)} ${problems.join("; ")}: ${e.message}`);
+    });
     await page.fill("[data-testid=publish-name]", "from-the-page");
     await page.fill("[data-testid=publish-token]", token + "-wrong");
     await page.click("[data-testid=publish]");

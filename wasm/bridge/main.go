@@ -43,6 +43,9 @@ func main() {
 			}
 			return memory(), nil
 		},
+		// engine names the engine the models compute with
+		// ("wasm-simd-relaxed", "wasm-simd" or "cpu").
+		"engine": func([]js.Value) (any, error) { return core.Engine().Name(), nil },
 		"builtinModel": func([]js.Value) (any, error) {
 			_, b, err := core.Builtin()
 			if err != nil {

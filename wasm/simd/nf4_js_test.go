@@ -9,13 +9,13 @@ import (
 	"testing"
 
 	"github.com/webtune/webtune/nf4"
+	"github.com/webtune/webtune/nn"
 )
 
-// nf4Engine is what nn.NF4Linear can type-assert to use these kernels.
-type nf4Engine interface {
-	NF4MatMulXWt(w *nf4.Tensor, y, x []float32, n int)
-	NF4MatMulXW(w *nf4.Tensor, dx, dy []float32, n int)
-}
+// nf4Engine is what nn.NF4Linear type-asserts to use these kernels.
+type nf4Engine = nn.NF4Engine[float32]
+
+var _ nf4Engine = (*engine[float32])(nil)
 
 func nf4Case(t testing.TB, rows, cols int) *nf4.Tensor {
 	r := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))

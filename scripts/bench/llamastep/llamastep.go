@@ -2,14 +2,12 @@
 // training step (forward, backward, AdamW) of the reference llama config
 // (llama2.c's stories15M shape: dim 288, 6 layers, 6 heads, ffn 768, vocab
 // 4096) on one 256-token sequence with LoRA r=8 on every linear layer of
-// the blocks, on a chosen engine. llama builds its layers on the CPU
-// engine, so New moves every linear layer onto the given engine with
-// ReplaceLayer before injecting LoRA.
+// the blocks, on a chosen engine: llama.NewRandomOn puts every layer (the
+// tied output head too) and attention's per-head products on it.
 package llamastep
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 
 	"github.com/webtune/webtune/llama"
@@ -51,28 +49,7 @@ func New(e tensor.Engine[float32]) (*Train, error) { return NewConfig(e, RefConf
 
 // NewConfig builds the workload for model config cfg on engine e.
 func NewConfig(e tensor.Engine[float32], cfg llama.Config) (*Train, error) {
-	m := llama.NewRandom[float32](cfg, 1)
-	for _, l := range m.Layers() {
-		if l.Name() == "output" && cfg.TiedOutput {
-			continue // a tied head cannot be replaced: it stays on the CPU engine
-		}
-		lin, ok := l.(*nn.Linear[float32])
-		if !ok {
-			return nil, fmt.Errorf("llamastep: layer %q is %T, want *nn.Linear", l.Name(), l)
-		}
-		var bias *tensor.Tensor[float32]
-		if lin.Bias() != nil {
-			bias = lin.Bias().Value
-		}
-		moved, err := nn.NewLinearFrom(lin.Name(), lin.Weight().Value, bias, e)
-		if err != nil {
-			return nil, err
-		}
-		moved.SetFrozen(true)
-		if err := m.ReplaceLayer(lin.Name(), moved); err != nil {
-			return nil, err
-		}
-	}
+	m := llama.NewRandomOn[float32](cfg, 1, e)
 	if err := lora.InjectLoRA(m, 8, 16, []string{"all-linear"}, e); err != nil {
 		return nil, err
 	}

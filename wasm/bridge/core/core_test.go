@@ -36,7 +36,7 @@ func TestInfoAndSummary(t *testing.T) {
 	m := loadBuiltin(t, false)
 	in := m.Info()
 	c := BuiltinConfig()
-	if in.Architecture != "llama" || in.VocabSize != c.VocabSize || in.Layers != c.Layers || in.Tokenizer != "llama" ||
+	if in.Architecture != "llama" || in.VocabSize != c.VocabSize || in.Layers != c.Layers || in.Tokenizer != "gpt2" ||
 		in.Params != c.ParamCount() || in.TrainableParams != 0 || in.LoRA != nil || !slices.Contains(in.Targets, "ffn_down") {
 		t.Fatalf("info %+v", in)
 	}
@@ -47,8 +47,8 @@ func TestInfoAndSummary(t *testing.T) {
 	if o.Alpha != 8 {
 		t.Errorf("default alpha %v, want 2·rank", o.Alpha)
 	}
-	// A: [4, 96], B: [48 or 96, 4] per layer.
-	want := c.Layers * (4*96 + 96*4 + 4*96 + 48*4)
+	// A: [4, C], B: [NH·HS or NKV·HS, 4] per layer.
+	want := c.Layers * (4*c.Dim + c.Heads*c.HeadDim*4 + 4*c.Dim + c.KVHeads*c.HeadDim*4)
 	s := m.Summary()
 	if s.Trainable != want || m.Info().TrainableParams != want || !strings.Contains(s.Text, "trainable params") {
 		t.Fatalf("summary %+v, want %d trainable", s, want)

@@ -76,7 +76,7 @@ func LoadModel(data []byte, opt LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("%w: it needs about %s of memory, the browser gives a page about %s%s",
 			ErrTooLarge, human(need), human(MaxMemory), hint)
 	}
-	m, f, err := llama.Load[float32](r, int64(len(data)), llama.LoadOptions{QLoRA: opt.QLoRA})
+	m, f, err := llama.Load[float32](r, int64(len(data)), llama.LoadOptions{QLoRA: opt.QLoRA, Engine: Engine()})
 	if err != nil {
 		return nil, err
 	}

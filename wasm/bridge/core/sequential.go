@@ -62,7 +62,7 @@ func NewSequential(o SequentialOptions) (*Sequential, error) {
 	if o.LR == 0 {
 		o.LR = 1e-2
 	}
-	eng := tensor.NewCPU[float32]()
+	eng := Engine()
 	var layers []nn.Node[float32]
 	var names []string
 	for i := 0; i+1 < len(o.Layers); i++ {

@@ -1,0 +1,109 @@
+package llama
+
+import (
+	"math"
+	"unsafe"
+
+	"github.com/webtune/webtune/tensor"
+)
+
+// attentionGemm reports whether attention's per-head products run on e:
+// for float32-layout T when e is a tensor.StridedEngine (the blocked
+// native engine, the browser's SIMD engine). float64 and the gonum engine
+// keep the scalar loops of attentionForward/Backward, whose results the
+// exact gradient checks pin down.
+func attentionGemm[T tensor.Numeric](e tensor.Engine[T]) bool {
+	var zero T
+	if unsafe.Sizeof(zero) != 4 || e == nil {
+		return false
+	}
+	_, ok := e.(tensor.StridedEngine[T])
+	return ok
+}
+
+// attentionForwardOn is attentionForward, with the per-head products
+// S = Q_h·K_hᵀ and O_h = P·V_h on e when attentionGemm(e).
+func attentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []T, B, Tq, Tk, NH, NKV, HS int) {
+	if !attentionGemm(e) {
+		attentionForward(out, att, q, k, v, B, Tq, Tk, NH, NKV, HS)
+		return
+	}
+	scale := T(1 / math.Sqrt(float64(HS)))
+	group := NH / NKV
+	qC, kvC := NH*HS, NKV*HS
+	parallelFor(B*NKV, Tq*Tk*HS*group, func(task int) {
+		b, kh := task/NKV, task%NKV
+		kb, vb := k[b*Tk*kvC+kh*HS:], v[b*Tk*kvC+kh*HS:]
+		for h := kh * group; h < (kh+1)*group; h++ {
+			qb := q[b*Tq*qC+h*HS:]
+			a := att[(b*NH+h)*Tq*Tk : (b*NH+h+1)*Tq*Tk]
+			// S[Tq×Tk] = scale·Q_h·K_hᵀ (the masked part is computed and
+			// then overwritten)
+			tensor.GemmStrided(e, false, true, Tq, Tk, HS, scale, qb, qC, kb, kvC, 0, a, Tk)
+			for t := 0; t < Tq; t++ {
+				last := Tk - Tq + t
+				row := a[t*Tk : (t+1)*Tk]
+				maxv := T(math.Inf(-1))
+				for _, s := range row[:last+1] {
+					maxv = max(maxv, s)
+				}
+				var sum float64
+				for t2 := 0; t2 <= last; t2++ {
+					ex := T(math.Exp(float64(row[t2] - maxv)))
+					row[t2] = ex
+					sum += float64(ex)
+				}
+				inv := T(1 / sum)
+				for t2 := 0; t2 <= last; t2++ {
+					row[t2] *= inv
+				}
+				clear(row[last+1:])
+			}
+			// O_h[Tq×HS] = P·V_h
+			tensor.GemmStrided(e, false, false, Tq, HS, Tk, 1, a, Tk, vb, kvC, 0, out[b*Tq*qC+h*HS:], qC)
+		}
+	})
+}
+
+// attentionBackwardOn is attentionBackward, with the per-head products on e
+// when attentionGemm(e):
+//
+//	dP   = dO_h·V_hᵀ            dV_h += Pᵀ·dO_h
+//	dS   = P∘(dP − rowsum(P∘dP))·scale
+//	dQ_h += dS·K_h              dK_h += dSᵀ·Q_h
+func attentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) {
+	if !attentionGemm(e) {
+		attentionBackward(dq, dk, dv, dout, q, k, v, att, B, Tq, Tk, NH, NKV, HS)
+		return
+	}
+	scale := T(1 / math.Sqrt(float64(HS)))
+	group := NH / NKV
+	qC, kvC := NH*HS, NKV*HS
+	parallelFor(B*NKV, 2*Tq*Tk*HS*group, func(task int) {
+		b, kh := task/NKV, task%NKV
+		ds := make([]T, Tq*Tk)
+		ko := b*Tk*kvC + kh*HS
+		kb, vb, dkb, dvb := k[ko:], v[ko:], dk[ko:], dv[ko:]
+		for h := kh * group; h < (kh+1)*group; h++ {
+			qo := b*Tq*qC + h*HS
+			qb, dqb, dob := q[qo:], dq[qo:], dout[qo:]
+			a := att[(b*NH+h)*Tq*Tk : (b*NH+h+1)*Tq*Tk]
+			tensor.GemmStrided(e, false, true, Tq, Tk, HS, 1, dob, qC, vb, kvC, 0, ds, Tk)
+			tensor.GemmStrided(e, true, false, Tk, HS, Tq, 1, a, Tk, dob, qC, 1, dvb, kvC)
+			for t := 0; t < Tq; t++ {
+				last := Tk - Tq + t
+				p, d := a[t*Tk:(t+1)*Tk], ds[t*Tk:(t+1)*Tk]
+				var pdp T
+				for t2 := 0; t2 <= last; t2++ {
+					pdp += p[t2] * d[t2]
+				}
+				for t2 := 0; t2 <= last; t2++ {
+					d[t2] = p[t2] * (d[t2] - pdp) * scale
+				}
+				clear(d[last+1:])
+			}
+			tensor.GemmStrided(e, false, false, Tq, HS, Tk, 1, ds, Tk, kb, kvC, 1, dqb, qC)
+			tensor.GemmStrided(e, true, false, Tk, HS, Tq, 1, ds, Tk, qb, qC, 1, dkb, kvC)
+		}
+	})
+}
