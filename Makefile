@@ -8,7 +8,7 @@ export NODE_LLAMA_CPP_SKIP_DOWNLOAD := true
 PKGS := ./...
 BENCHTIME ?= 1s
 
-.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm wasm fuzz build clean
+.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm bench-browser wasm fuzz build clean
 
 ## run: build the CLI and the wasm, then serve the page on http://127.0.0.1:8080
 run: build wasm
@@ -41,11 +41,15 @@ test-js:
 test-scripts: deps deps-apt
 	node --test --test-concurrency=1 scripts/tests/
 
-## bench: benchmarks natively and in wasm under Node (not part of make test)
-bench: bench-native bench-wasm
+## bench: benchmarks natively, in wasm under Node, and in headless Chromium vs TF.js (not part of make test)
+bench: bench-native bench-wasm bench-browser
 
 bench-native:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+
+bench-browser: deps deps-apt
+	mkdir -p testout
+	node scripts/bench/browser-bench.mjs --out=testout/bench.json
 
 bench-wasm:
 	GOOS=js GOARCH=wasm $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec="$(WASM_EXEC)" $(PKGS)
