@@ -49,6 +49,7 @@ type Run[T tensor.Numeric] struct {
 	m      Model[T]
 	params []*nn.Parameter[T]
 	opt    *nn.AdamW[T]
+	backup [][]T // parameter values before the current update (saveState)
 	data   *Dataset
 
 	step     int    // steps done
@@ -166,8 +167,17 @@ func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
 	}
 	lr := c.LRAt(r.step)
 	r.opt.SetLR(lr)
+	// A finite gradient can still overflow the weights (an absurd learning
+	// rate): keep what the step may change, so such an update is undone.
+	saved := r.saveState()
 	if err := r.opt.Step(ctx, r.params); err != nil {
+		r.restoreState(saved)
 		return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
+	}
+	if p := firstNonFinite(r.params); p != "" {
+		r.restoreState(saved)
+		return Progress{}, fmt.Errorf("%w: step %d: the update made parameter %q non-finite (learning rate %g too high?); parameters kept from step %d",
+			ErrNonFinite, r.step+1, p, lr, r.step)
 	}
 	r.step++
 	r.pos = pos
@@ -237,3 +247,43 @@ func gradNorm[T tensor.Numeric](ps []*nn.Parameter[T]) float64 {
 }
 
 func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
+
+// savedState is what an optimizer step changes: parameter values and the
+// optimizer's moments. The value buffers are reused from step to step.
+type savedState[T tensor.Numeric] struct {
+	step    int
+	moments map[string][2][]T
+}
+
+// saveState copies the trainable values into r.backup and returns the
+// optimizer state.
+func (r *Run[T]) saveState() savedState[T] {
+	if len(r.backup) != len(r.params) {
+		r.backup = make([][]T, len(r.params))
+	}
+	for i, p := range r.params {
+		r.backup[i] = append(r.backup[i][:0], p.Value.Data()...)
+	}
+	step, ms := r.opt.State()
+	return savedState[T]{step: step, moments: ms}
+}
+
+// restoreState undoes an optimizer step from the copies of saveState.
+func (r *Run[T]) restoreState(s savedState[T]) {
+	for i, p := range r.params {
+		copy(p.Value.Data(), r.backup[i])
+	}
+	r.opt.SetState(s.step, s.moments)
+}
+
+// firstNonFinite names the first parameter holding a NaN or an infinity.
+func firstNonFinite[T tensor.Numeric](params []*nn.Parameter[T]) string {
+	for _, p := range params {
+		for _, v := range p.Value.Data() {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				return p.Name
+			}
+		}
+	}
+	return ""
+}

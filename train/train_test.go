@@ -316,3 +316,44 @@ func sameBits(a, b []float32) bool {
 	}
 	return len(a) == len(b)
 }
+
+// TestOverflowingUpdateIsUndone: a finite loss and gradient with an absurd
+// learning rate push weights to ±Inf. The step must fail with ErrNonFinite
+// and leave parameters and optimizer state exactly as after the last good step.
+func TestOverflowingUpdateIsUndone(t *testing.T) {
+	m := fullModel(t, 4)
+	r, err := New[float32](m, Tokenize(byteTokenizer(t), sampleText), Config{SeqLen: 16, Batch: 2, Steps: 5, Seed: 1, LR: 1e-3, ClipNorm: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(r)
+	optStep, optBefore := r.opt.State()
+	r.cfg.LR, r.cfg.MinLR = 1e300, 1e300
+	_, err = r.Step(context.Background())
+	if !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("err %v, want ErrNonFinite", err)
+	}
+	if r.StepsDone() != 1 {
+		t.Fatalf("steps done %d after the failed step, want 1", r.StepsDone())
+	}
+	after := snapshot(r)
+	for i := range before {
+		if !sameBits(before[i], after[i]) {
+			t.Fatalf("parameter %d changed by the undone update", i)
+		}
+	}
+	step, optAfter := r.opt.State()
+	if step != optStep || len(optAfter) != len(optBefore) {
+		t.Fatalf("optimizer state changed: step %d→%d, %d→%d entries", optStep, step, len(optBefore), len(optAfter))
+	}
+	for name, mv := range optBefore {
+		for k := 0; k < 2; k++ {
+			if !sameBits(mv[k], optAfter[name][k]) {
+				t.Fatalf("moment %d of %s changed by the undone update", k, name)
+			}
+		}
+	}
+}

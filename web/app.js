@@ -347,7 +347,9 @@ function readSettings() {
     rank: num("rank", "Rank", 1, 256),
     alpha: num("alpha", "Alpha", 0.0001, 1e6, false),
     steps: num("steps", "Steps", 1, 100000),
-    lr: num("lr", "Learning rate", 1e-7, 1, false),
+    // no upper bound: a learning rate too high for the model makes training
+    // diverge, which the engine catches and explains
+    lr: num("lr", "Learning rate", 1e-7, Number.MAX_VALUE, false),
     batch: num("batch", "Batch", 1, 64),
     seqLen: num("seqlen", "Sequence length", 4, 4096),
     qlora: $("qlora").checked,
@@ -380,6 +382,12 @@ function onProgress(p) {
   addPoint(p);
   if (Date.now() - lastMemory > 1000) updateMemory();
   if (!Number.isFinite(p.loss)) showError("The loss is not a number: training is diverging. Stop and lower the learning rate.");
+  // A gradient of exactly zero after the first step means the activations
+  // overflowed (the loss is stuck and nothing more is learned): stop.
+  if (p.step > 1 && p.gradNorm === 0 && app.run && !app.run.diverged) {
+    app.run.diverged = true;
+    app.run.stop().catch(() => {});
+  }
   if (p.step % CHECKPOINT_EVERY === 0 && p.step < p.steps) saveCheckpoint(p);
 }
 
@@ -393,7 +401,7 @@ function attachRun(run) {
     app.run = null;
     app.paused = false;
     const last = run.last;
-    if (res.state === "done") {
+    if (res.state === "done" && !run.diverged) {
       setStatus("done");
       $("progress-text").textContent += " · finished.";
       await idbDelete("current").catch(() => {});
@@ -401,6 +409,13 @@ function attachRun(run) {
     } else if (res.state === "error") {
       setStatus("error");
       showError(res.error);
+      await saveCheckpoint(last);
+    } else if (run.diverged) {
+      setStatus("error");
+      showError(
+        `Training stopped at step ${last?.step ?? 0}: it diverged (the model's values overflowed and it stopped learning). ` +
+          "Lower the learning rate or alpha and train again.",
+      );
       await saveCheckpoint(last);
     } else {
       setStatus("idle");

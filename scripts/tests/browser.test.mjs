@@ -3,7 +3,8 @@
 // and progress moving, download the adapter and check with llama.cpp
 // (node-llama-cpp) that it loads onto the built-in model and changes its
 // output, a corrupt .gguf shows a plain error while the page keeps working,
-// a reload mid-run resumes from the IndexedDB checkpoint, the tensor path
+// training that diverges (NaN loss) shows a plain error and keeps the
+// last good adapter, a reload mid-run resumes from the IndexedDB checkpoint, the tensor path
 // trains an MLP from JS, a Go panic rejects a promise and the instance lives
 // on, and the page fits a phone. Screenshots of each state go to
 // testout/screenshots/ (gitignored); training speed is printed.
@@ -185,6 +186,62 @@ test("a corrupt .gguf shows a plain error and the page keeps working", async () 
   await settings(page, { steps: "1", batch: "1", seqlen: "16" });
   await page.click("[data-testid=train]");
   await waitStatus(page, "done");
+  await context.close();
+});
+
+test("training that diverges shows a plain error, keeps the last good adapter and the page keeps working", async () => {
+  const { context, page, problems } = await openPage();
+  await settings(page, FAST);
+  // an absurd learning rate: the second step's loss is NaN and package
+  // train's guard stops the run without applying it
+  await page.fill("[data-testid=lr]", "1e38");
+  await page.click("[data-testid=train]");
+  await waitStatus(page, "error", 60_000);
+  await page.waitForSelector("[data-testid=error]:not([hidden])");
+  const msg = await page.textContent("[data-testid=error]");
+  assert.match(msg, /loss became NaN or infinite/);
+  assert.match(msg, /keeps the last good step/);
+  assert.match(msg, /lower learning rate/);
+  assert.equal(await page.evaluate(() => document.body.dataset.step), "1", "only the good step was reported");
+  await page.screenshot({ path: path.join(shots, "09-diverged.png"), fullPage: true });
+
+  // the last good adapter is still there and downloadable
+  assert.equal(await page.isEnabled("[data-testid=download-adapter]"), true);
+  assert.equal(await page.isEnabled("[data-testid=train]"), true);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=download-adapter]")]);
+  const adapterPath = path.join(tmp, `diverged-${download.suggestedFilename()}`);
+  await download.saveAs(adapterPath);
+  assert.equal(readFileSync(adapterPath).subarray(0, 4).toString(), "GGUF");
+  // the base model is untouched: generating without the adapter still works
+  const finite = await page.evaluate(async () => {
+    const g = await globalThis.webtunePage.model.generate("The sea", { maxTokens: 1, logprobs: true, adapter: false });
+    return [...g.logprobs].every(Number.isFinite);
+  });
+  assert.equal(finite, true, "the base model gives finite log-probs");
+
+  // settings the page accepts but that overflow the activations: the loss
+  // sticks and the gradient is zero; the page stops the run and says so
+  await page.fill("[data-testid=lr]", "1");
+  await page.fill("[data-testid=rank]", "1");
+  await page.fill("[data-testid=alpha]", "1000000");
+  await page.fill("[data-testid=steps]", "20");
+  for (const t of ["attn_k", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]) await page.check(`[data-testid=target-${t}]`);
+  await page.click("[data-testid=train]");
+  await waitStatus(page, "training", 30_000);
+  await waitStatus(page, "error", 60_000);
+  assert.match(await page.textContent("[data-testid=error]"), /diverged.*Lower the learning rate or alpha/);
+  assert.ok(+(await page.evaluate(() => document.body.dataset.step)) < 20, "the run was stopped early");
+
+  // the page stays usable: sane settings train to the end
+  await page.fill("[data-testid=lr]", "0.002");
+  await page.fill("[data-testid=rank]", "8");
+  await page.fill("[data-testid=alpha]", "16");
+  await settings(page, FAST);
+  await page.click("[data-testid=train]");
+  await waitStatus(page, "done");
+  assert.equal(await page.isHidden("[data-testid=error]"), true, "a new run clears the error");
+  assert.equal(await page.evaluate(() => document.body.dataset.chartPoints), "4");
+  assert.deepEqual(problems, []);
   await context.close();
 });
 
