@@ -197,7 +197,7 @@ func TestMergeEqualsAdapter(t *testing.T) {
 		if d := maxDiff(plain.NextLogprobs, want.NextLogprobs); d < 1e-3 {
 			t.Errorf("%v: the adapter changes nothing (max |Δ| %g)", typ, d)
 		}
-		bf, mf := openGGUF(t, base), openGGUF(t, merged)
+		bf, mf := readGGUFFile(t, base), readGGUFFile(t, merged)
 		for _, ti := range bf.Tensors {
 			mi, ok := mf.Tensor(ti.Name)
 			if !ok {
@@ -228,7 +228,7 @@ func TestMergeRefusesBadAdapter(t *testing.T) {
 	}
 }
 
-func openGGUF(t *testing.T, path string) *gguf.File {
+func readGGUFFile(t *testing.T, path string) *gguf.File {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"reflect"
 	"strings"
 	"text/tabwriter"
@@ -52,19 +51,11 @@ func runInspect(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	path := fs.Arg(0)
-	fh, err := os.Open(path)
+	f, fh, err := openGGUF(path)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return err
-	}
-	f, err := gguf.Open(fh, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	w := bufio.NewWriter(stdout)
 	if *asJSON {
 		err = writeInspectJSON(w, f)

@@ -13,6 +13,8 @@ import (
 	"os"
 	"sort"
 	"text/tabwriter"
+
+	"github.com/webtune/webtune/gguf"
 )
 
 // command is one webtune subcommand. run parses args with its own flag.FlagSet (output to
@@ -94,4 +96,23 @@ func usage(w io.Writer) {
 	fmt.Fprintf(tw, "  help\tlist the commands, or 'help <command>' to describe one\n")
 	tw.Flush()
 	fmt.Fprint(w, "\nRun 'webtune <command> --help' for a command's flags.\n")
+}
+
+// openGGUF opens path and parses its GGUF header; the caller closes the
+// returned file, which backs the tensor data views.
+func openGGUF(path string) (*gguf.File, *os.File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := fh.Stat()
+	if err == nil {
+		var f *gguf.File
+		if f, err = gguf.Open(fh, st.Size()); err == nil {
+			return f, fh, nil
+		}
+		err = fmt.Errorf("%s: %w", path, err)
+	}
+	fh.Close()
+	return nil, nil, err
 }

@@ -83,19 +83,11 @@ type adapterFile struct {
 // checking it as llama.cpp's loader does against base (the base model's
 // parsed GGUF): metadata, pairing, base tensors and shapes.
 func readAdapterFile(path string, scale float64, base *gguf.File) (*adapterFile, error) {
-	fh, err := os.Open(path)
+	f, fh, err := openGGUF(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("adapter: %w", err)
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, err
-	}
-	f, err := gguf.Open(fh, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("adapter %s: %w", path, err)
-	}
 	for key, want := range map[string]string{"general.type": "adapter", "adapter.type": "lora"} {
 		if got, err := f.GetString(key); err != nil || got != want {
 			return nil, fmt.Errorf("adapter %s: expect %s to be %q, got %q (%v)", path, key, want, got, err)
@@ -211,19 +203,11 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // mergeFiles writes base + adapters to out atomically.
 func mergeFiles(model string, loras []loraArg, out string) error {
-	fh, err := os.Open(model)
+	base, fh, err := openGGUF(model)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return err
-	}
-	base, err := gguf.Open(fh, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: %w", model, err)
-	}
 	deltas := map[string][]*adapterPair{}
 	for _, l := range loras {
 		af, err := readAdapterFile(l.Path, l.Scale, base)
