@@ -155,6 +155,9 @@ func ropeBackward[T tensor.Numeric](dinp, dout, cos, sin []T, B, Tn, NH, HS, pos
 //
 //	out, gate, up [N·F]
 func swigluForward[T tensor.Numeric](out, gate, up []T) {
+	if fastSwigluForward(out, gate, up) {
+		return
+	}
 	for i, g := range gate {
 		out[i] = g / (1 + T(math.Exp(float64(-g)))) * up[i]
 	}
@@ -163,6 +166,9 @@ func swigluForward[T tensor.Numeric](out, gate, up []T) {
 // swigluBackward accumulates dgate += dout·up·silu'(g) and dup += dout·silu(g)
 // with silu'(g) = σ(g)·(1 + g·(1−σ(g))).
 func swigluBackward[T tensor.Numeric](dgate, dup, dout, gate, up []T) {
+	if fastSwigluBackward(dgate, dup, dout, gate, up) {
+		return
+	}
 	for i, g := range gate {
 		sig := 1 / (1 + T(math.Exp(float64(-g))))
 		dgate[i] += dout[i] * up[i] * sig * (1 + g*(1-sig))

@@ -38,8 +38,8 @@ func attentionForward[T tensor.Numeric](out, att, q, k, v []T, B, Tq, Tk, NH, NK
 					a[t2] = s
 					maxv = max(maxv, s)
 				}
-				var sum float64
-				for t2 := 0; t2 <= last; t2++ {
+				sum, ok := fastExpShiftSum(a[:last+1], maxv)
+				for t2 := 0; !ok && t2 <= last; t2++ {
 					e := T(math.Exp(float64(a[t2] - maxv)))
 					a[t2] = e
 					sum += float64(e)

@@ -28,6 +28,9 @@ func attentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v 
 		attentionForward(out, att, q, k, v, B, Tq, Tk, NH, NKV, HS)
 		return
 	}
+	if fastAttentionForwardOn(e, out, att, q, k, v, B, Tq, Tk, NH, NKV, HS) {
+		return
+	}
 	scale := T(1 / math.Sqrt(float64(HS)))
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
@@ -43,12 +46,15 @@ func attentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v 
 			for t := 0; t < Tq; t++ {
 				last := Tk - Tq + t
 				row := a[t*Tk : (t+1)*Tk]
-				maxv := T(math.Inf(-1))
-				for _, s := range row[:last+1] {
-					maxv = max(maxv, s)
+				maxv, ok := fastMax(row[:last+1])
+				if !ok {
+					maxv = T(math.Inf(-1))
+					for _, s := range row[:last+1] {
+						maxv = max(maxv, s)
+					}
 				}
-				var sum float64
-				for t2 := 0; t2 <= last; t2++ {
+				sum, ok := fastExpShiftSum(row[:last+1], maxv)
+				for t2 := 0; !ok && t2 <= last; t2++ {
 					ex := T(math.Exp(float64(row[t2] - maxv)))
 					row[t2] = ex
 					sum += float64(ex)
@@ -74,6 +80,9 @@ func attentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v 
 func attentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) {
 	if !attentionGemm(e) {
 		attentionBackward(dq, dk, dv, dout, q, k, v, att, B, Tq, Tk, NH, NKV, HS)
+		return
+	}
+	if fastAttentionBackwardOn(e, dq, dk, dv, dout, q, k, v, att, B, Tq, Tk, NH, NKV, HS) {
 		return
 	}
 	scale := T(1 / math.Sqrt(float64(HS)))

@@ -38,6 +38,10 @@ func crossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []
 		}
 		row := logits[n*V : (n+1)*V]
 		d := dlogits[n*V : (n+1)*V]
+		if fastAddScaledExp(d, row, lse[n], dloss) {
+			d[targets[n]] -= dloss
+			continue
+		}
 		for i, x := range row {
 			d[i] += dloss * T(math.Exp(float64(x-lse[n])))
 		}
@@ -55,13 +59,16 @@ func logSoftmaxForward[T tensor.Numeric](out, logits []T) {
 
 // logSumExp returns log Σ e^x, stably, summing in float64.
 func logSumExp[T tensor.Numeric](row []T) T {
-	m := row[0]
-	for _, x := range row {
-		m = max(m, x)
+	m, ok := fastMax(row)
+	if !ok {
+		m = row[0]
+		for _, x := range row {
+			m = max(m, x)
+		}
 	}
-	var sum float64
-	for _, x := range row {
-		sum += math.Exp(float64(x - m))
+	sum, ok := fastExpSum64(row, m)
+	for i := 0; !ok && i < len(row); i++ {
+		sum += math.Exp(float64(row[i] - m))
 	}
 	return m + T(math.Log(sum))
 }
