@@ -187,7 +187,9 @@ func TestMergeEqualsAdapter(t *testing.T) {
 		want := runJSON(t, "--model", base, "--lora", adapter+":1.5", "--tokens", "1,50,60,70", "--max-tokens", "0", "--json")
 		got := runJSON(t, "--model", merged, "--tokens", "1,50,60,70", "--max-tokens", "0", "--json")
 		plain := runJSON(t, "--model", base, "--tokens", "1,50,60,70", "--max-tokens", "0", "--json")
-		tolerance := 1e-6
+		// float32 forward passes of W+ΔW and of W·x + ΔW·x round differently;
+		// the wasm build's float32 exp adds its own ~1e-7 relative error.
+		tolerance := 1e-5
 		if typ == gguf.TypeF16 {
 			tolerance = 5e-3
 		}
