@@ -247,7 +247,8 @@ test("training that diverges shows a plain error, keeps the last good adapter an
 
 test("reloading mid-run offers to resume from the IndexedDB checkpoint", async () => {
   const { context, page } = await openPage();
-  await settings(page, { steps: "40", batch: "1", seqlen: "16" });
+  // long enough that the run cannot finish between the checks below, even on a fast engine
+  await settings(page, { steps: "2000", batch: "4", seqlen: "32" });
   await page.click("[data-testid=train]");
   await page.waitForFunction(() => +(document.body.dataset.checkpointStep ?? 0) >= 5, null, { timeout: 90_000 });
   const saved = +(await page.evaluate(() => document.body.dataset.checkpointStep));
@@ -263,7 +264,7 @@ test("reloading mid-run offers to resume from the IndexedDB checkpoint", async (
   await page.reload();
   await waitReady(page);
   await page.waitForSelector("#resume-offer:not([hidden])");
-  assert.match(await page.textContent("#resume-text"), new RegExp(`interrupted at step ${pausedAt} of 40`));
+  assert.match(await page.textContent("#resume-text"), new RegExp(`interrupted at step ${pausedAt} of 2000`));
   await page.screenshot({ path: path.join(shots, "06-resume-offer.png"), fullPage: true });
   await page.click("[data-testid=resume-run]");
   await page.waitForFunction(() => document.body.dataset.resumedAt !== undefined);
