@@ -2,9 +2,8 @@ module github.com/webtune/webtune
 
 go 1.26
 
-require gonum.org/v1/gonum v0.17.0
-
 require (
-	github.com/norunners/vert v0.0.0-20221203075838-106a353d42dd // indirect
-	github.com/syumai/workers v0.32.0 // indirect
+	github.com/norunners/vert v0.0.0-20221203075838-106a353d42dd
+	github.com/syumai/workers v0.32.0
+	gonum.org/v1/gonum v0.17.0
 )
