@@ -1,9 +1,11 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/webtune/webtune/tokenizer"
 )
@@ -12,6 +14,77 @@ import (
 // tokenize it for inference: BOS first when the vocabulary asks for it.
 func Tokenize(tok *tokenizer.Tokenizer, text string) []int {
 	return tok.Encode(text, true)
+}
+
+// Document formats of TokenizeDocuments.
+const (
+	DocumentsNone  = "none"  // the whole text is one stream (Tokenize)
+	DocumentsLines = "lines" // one document per non-empty line
+	DocumentsJSONL = "jsonl" // one document per JSON line's "text" field
+)
+
+// SplitDocuments splits text into documents per format: DocumentsLines
+// gives every non-empty line (a trailing "\r" dropped), DocumentsJSONL the
+// "text" string of every non-blank line's JSON object (empty texts are
+// skipped). A JSON line that does not parse, or has no string "text",
+// is an error naming its 1-based line number.
+func SplitDocuments(text, format string) ([]string, error) {
+	var docs []string
+	n := 0
+	for line := range strings.SplitSeq(text, "\n") {
+		n++
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		switch format {
+		case DocumentsLines:
+			docs = append(docs, line)
+		case DocumentsJSONL:
+			var rec struct {
+				Text *string `json:"text"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				return nil, fmt.Errorf("%w: jsonl line %d: %v", ErrConfig, n, err)
+			}
+			if rec.Text == nil {
+				return nil, fmt.Errorf("%w: jsonl line %d: no string \"text\" field", ErrConfig, n)
+			}
+			if strings.TrimSpace(*rec.Text) != "" {
+				docs = append(docs, *rec.Text)
+			}
+		default:
+			return nil, fmt.Errorf("%w: documents format %q (want %s, %s or %s)", ErrConfig, format, DocumentsLines, DocumentsJSONL, DocumentsNone)
+		}
+	}
+	return docs, nil
+}
+
+// TokenizeDocuments turns a training text into a token stream of documents
+// as `webtune pretrain` does: the text is split per format (see
+// SplitDocuments; DocumentsNone or "" is Tokenize), and every document
+// becomes BOS · tokens · EOS (a marker the vocabulary lacks is left out),
+// concatenated. Training on it teaches the model to emit EOS, which ends
+// generation, at a document's end.
+func TokenizeDocuments(tok *tokenizer.Tokenizer, text, format string) ([]int, error) {
+	if format == "" || format == DocumentsNone {
+		return Tokenize(tok, text), nil
+	}
+	docs, err := SplitDocuments(text, format)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, d := range docs {
+		if tok.BOS() >= 0 {
+			out = append(out, tok.BOS())
+		}
+		out = append(out, tok.Encode(d, false)...)
+		if tok.EOS() >= 0 {
+			out = append(out, tok.EOS())
+		}
+	}
+	return out, nil
 }
 
 // Dataset holds the token stream and its windows: training windows are

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,12 +23,16 @@ import (
 const trainUsage = `usage: webtune train --model base.gguf --data file.txt --out adapter.gguf
        [--rank 8] [--alpha 16] [--targets attn_q,attn_v] [--qlora] [--full]
        [--steps N] [--lr 1e-3] [--batch 4] [--grad-accum 1] [--seq-len 128] [--stride N]
-       [--seed 0] [--checkpoint file] [--checkpoint-every N] [--resume file] [--stop-after N]
+       [--documents none|lines|jsonl] [--seed 0] [--checkpoint file] [--checkpoint-every N] [--resume file] [--stop-after N]
 
 Fine-tunes a LoRA adapter (or, with --full, every weight) of a llama GGUF
 model on a text file and writes a llama.cpp-loadable adapter GGUF (with
 --full: a whole model GGUF). Targets: attn_q, attn_k, attn_v, attn_output,
 ffn_gate, ffn_up, ffn_down, output, PEFT names (q_proj, ...) or all-linear.
+--documents lines makes every non-empty line a document and jsonl every
+JSON line's "text" (the default for a .jsonl file; otherwise none: the file
+is one stream); each document is trained as BOS tokens EOS, so the tuned
+model learns to stop at a document's end.
 --qlora holds the frozen block weights in NF4. A checkpoint (adapter,
 optimizer state, data position) is written every --checkpoint-every steps,
 at the end, on Ctrl-C and after --stop-after steps; --resume continues from
@@ -46,6 +51,7 @@ type trainFlags struct {
 	ckptEvery, stopAfter      int
 	evalFraction, clip, minLR float64
 	warmup                    int
+	documents                 string
 }
 
 func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
@@ -73,6 +79,7 @@ func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 	fs.Float64Var(&f.clip, "clip", 1, "gradient global-norm bound (-1: none)")
 	fs.Float64Var(&f.evalFraction, "eval-fraction", 0.1, "held-out share of the data (-1: none)")
 	fs.IntVar(&f.cfg.EvalEvery, "eval-every", 0, "evaluate every N steps (0: steps/10)")
+	fs.StringVar(&f.documents, "documents", "", "documents of the data: none (one stream), lines or jsonl (default: jsonl for .jsonl, else none)")
 	fs.Uint64Var(&f.cfg.Seed, "seed", 0, "seed of the LoRA init and the data order")
 	fs.StringVar(&f.ckpt, "checkpoint", "", "checkpoint file to write (default OUT.ckpt)")
 	fs.IntVar(&f.ckptEvery, "checkpoint-every", 100, "steps between checkpoints (0: only at the end)")
@@ -89,6 +96,17 @@ func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 	if f.qlora && f.full {
 		fs.Usage()
 		return nil, fmt.Errorf("%w: --qlora and --full exclude each other (NF4 base weights are frozen)", errUsage)
+	}
+	switch f.documents {
+	case "":
+		f.documents = train.DocumentsNone
+		if strings.EqualFold(filepath.Ext(f.data), ".jsonl") {
+			f.documents = train.DocumentsJSONL
+		}
+	case train.DocumentsNone, train.DocumentsLines, train.DocumentsJSONL:
+	default:
+		fs.Usage()
+		return nil, fmt.Errorf("%w: --documents %q: want none, lines or jsonl", errUsage, f.documents)
 	}
 	if f.ckpt == "" {
 		f.ckpt = f.out + ".ckpt"
@@ -116,7 +134,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := prepareTrainable(lm, f); err != nil {
 		return err
 	}
-	run, err := train.New[float32](lm.Model, train.Tokenize(lm.Tok, string(text)), f.cfg)
+	tokens, err := train.TokenizeDocuments(lm.Tok, string(text), f.documents)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.data, err)
+	}
+	run, err := train.New[float32](lm.Model, tokens, f.cfg)
 	if err != nil {
 		return err
 	}
@@ -130,8 +152,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	c := run.Config()
-	fmt.Fprintf(stderr, "%s: %s; %d tokens, %d training windows of %d, %d held out; %d steps\n",
-		lm.Path, paramSummary(lm.Model), run.Data().Tokens(), run.Data().TrainWindows(), c.SeqLen,
+	fmt.Fprintf(stderr, "%s: %s; %d tokens (documents: %s), %d training windows of %d, %d held out; %d steps\n",
+		lm.Path, paramSummary(lm.Model), run.Data().Tokens(), f.documents, run.Data().TrainWindows(), c.SeqLen,
 		run.Data().EvalWindows(), c.Steps)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()

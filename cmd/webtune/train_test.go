@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,8 @@ import (
 	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/llama"
 	"github.com/webtune/webtune/lora"
+	"github.com/webtune/webtune/tokenizer"
+	"github.com/webtune/webtune/train"
 )
 
 const cliText = `Once upon a time there was a little fox. The fox liked to run in the forest.
@@ -100,6 +104,65 @@ func TestTrainRefusals(t *testing.T) {
 		var out, errb bytes.Buffer
 		if err := runTrain(context.Background(), args, &out, &errb); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestTrainDocuments(t *testing.T) {
+	model := writeTinyModel(t, gguf.TypeF32, false)
+	dir := t.TempDir()
+	tok, err := tokenizer.New(tokenizer.ByteVocab())
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt := filepath.Join(dir, "data.txt")
+	os.WriteFile(txt, []byte(cliText), 0o644)
+	var jl strings.Builder
+	for line := range strings.SplitSeq(strings.TrimSpace(cliText), "\n") {
+		b, _ := json.Marshal(map[string]any{"id": 1, "text": line})
+		jl.Write(b)
+		jl.WriteString("\n")
+	}
+	jsonl := filepath.Join(dir, "data.jsonl")
+	os.WriteFile(jsonl, []byte(jl.String()), 0o644)
+	lines, _ := train.TokenizeDocuments(tok, cliText, train.DocumentsLines)
+	// 3 × (BOS + line + EOS), the newlines dropped
+	want := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(cliText), "\n") {
+		want += 1 + len(tok.Encode(line, false)) + 1
+	}
+	if len(lines) != want {
+		t.Fatalf("lines mode: %d tokens, want %d", len(lines), want)
+	}
+	common := []string{"--model", model, "--rank", "2", "--steps", "2", "--batch", "2", "--seq-len", "16"}
+	for _, tc := range []struct {
+		name, data string
+		args       []string
+		want       string
+	}{
+		{"lines", txt, []string{"--documents", "lines"}, fmt.Sprintf("%d tokens (documents: lines)", len(lines))},
+		{"default txt", txt, nil, fmt.Sprintf("%d tokens (documents: none)", len(train.Tokenize(tok, cliText)))},
+		{"default jsonl", jsonl, nil, fmt.Sprintf("%d tokens (documents: jsonl)", len(lines))},
+	} {
+		args := append(append(append([]string{}, common...), "--data", tc.data, "--out", filepath.Join(dir, tc.name+".gguf")), tc.args...)
+		if log := runTrainCLI(t, args...); !strings.Contains(log, tc.want) {
+			t.Errorf("%s: log lacks %q:\n%s", tc.name, tc.want, log)
+		}
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"text": "a"}`+"\n"+`{"text": "b",}`+"\n"), 0o644)
+	for name, tc := range map[string]struct {
+		args []string
+		msg  string
+	}{
+		"bad jsonl line": {[]string{"--data", bad}, "bad.jsonl: train: bad config: jsonl line 2"},
+		"bad mode":       {[]string{"--data", txt, "--documents", "paragraphs"}, "--documents"},
+	} {
+		var out, errb bytes.Buffer
+		args := append(append(append([]string{}, common...), "--out", filepath.Join(dir, "x.gguf")), tc.args...)
+		err := runTrain(context.Background(), args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, tc.msg)
 		}
 	}
 }
