@@ -316,8 +316,12 @@ function updateStats() {
   clearTimeout(statsTimer);
   statsTimer = setTimeout(async () => {
     const text = $("training-text").value;
-    if (!app.model || !text.trim()) {
+    if (!text.trim()) {
       $("data-stats").textContent = "No text yet.";
+      return;
+    }
+    if (!app.model) {
+      $("data-stats").textContent = "Load a model to count the tokens of this text.";
       return;
     }
     try {
@@ -425,6 +429,7 @@ function attachRun(run) {
     app.info = await app.model.info();
     renderInfo();
     setControls();
+    updateStats();
     run.dispose().catch(() => {});
     if (res.state !== "error") await generateSamples().catch(showError);
   });
