@@ -14,24 +14,21 @@ import (
 // runs under GOOS=js GOARCH=wasm.
 func NewCPU[T Numeric]() Engine[T] {
 	var zero T
-	if unsafe.Sizeof(zero) == 4 {
-		return &cpu32[T]{}
-	}
-	return &cpu64[T]{}
+	return &cpu[T]{single: unsafe.Sizeof(zero) == 4}
 }
 
-// cpu32 is the CPU engine for T with float32 layout (float32 or a named
-// ~float32 type). The dispatch to Sgemm happens once, at NewCPU.
-type cpu32[T Numeric] struct{ scratch scratchPool[T] }
+// cpu is the CPU engine. single says T has float32 layout (float32 or a named
+// ~float32 type), so products go to Sgemm; otherwise to Dgemm. It is decided
+// once, at NewCPU.
+type cpu[T Numeric] struct {
+	single  bool
+	scratch scratchPool[T]
+}
 
-// cpu64 is the CPU engine for T with float64 layout.
-type cpu64[T Numeric] struct{ scratch scratchPool[T] }
+func (*cpu[T]) Name() string { return "cpu" }
 
-func (*cpu32[T]) Name() string { return "cpu" }
-func (*cpu64[T]) Name() string { return "cpu" }
-
-// Gemm computes c[m×n] = alpha·op(a)·op(b) + beta·c with gonum's Sgemm.
-func (e *cpu32[T]) Gemm(transA, transB bool, m, n, k int, alpha T, a, b []T, beta T, c []T) {
+// Gemm computes c[m×n] = alpha·op(a)·op(b) + beta·c with gonum's Sgemm or Dgemm.
+func (e *cpu[T]) Gemm(transA, transB bool, m, n, k int, alpha T, a, b []T, beta T, c []T) {
 	lda, ldb := gemmCheck(transA, transB, m, n, k, len(a), len(b), len(c))
 	if m == 0 || n == 0 {
 		return
@@ -45,27 +42,12 @@ func (e *cpu32[T]) Gemm(transA, transB bool, m, n, k int, alpha T, a, b []T, bet
 		defer e.scratch.put(buf)
 		a, transA, lda = transposeA(*buf, a, m, k), false, k
 	}
-	gonum.Implementation{}.Sgemm(trans(transA), trans(transB), m, n, k,
-		float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), max(1, n))
-}
-
-// Gemm computes c[m×n] = alpha·op(a)·op(b) + beta·c with gonum's Dgemm.
-func (e *cpu64[T]) Gemm(transA, transB bool, m, n, k int, alpha T, a, b []T, beta T, c []T) {
-	lda, ldb := gemmCheck(transA, transB, m, n, k, len(a), len(b), len(c))
-	if m == 0 || n == 0 {
+	ta, tb, ldc := trans(transA), trans(transB), max(1, n)
+	if e.single {
+		gonum.Implementation{}.Sgemm(ta, tb, m, n, k, float32(alpha), as32(a), lda, as32(b), ldb, float32(beta), as32(c), ldc)
 		return
 	}
-	if k == 0 {
-		scaleC(c[:m*n], beta)
-		return
-	}
-	if transA && m*n*k >= transposeWork {
-		buf := e.scratch.get(m * k)
-		defer e.scratch.put(buf)
-		a, transA, lda = transposeA(*buf, a, m, k), false, k
-	}
-	gonum.Implementation{}.Dgemm(trans(transA), trans(transB), m, n, k,
-		float64(alpha), as64(a), lda, as64(b), ldb, float64(beta), as64(c), max(1, n))
+	gonum.Implementation{}.Dgemm(ta, tb, m, n, k, float64(alpha), as64(a), lda, as64(b), ldb, float64(beta), as64(c), ldc)
 }
 
 // gemmCheck panics with a readable message when the slices cannot hold the

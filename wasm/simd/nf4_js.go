@@ -19,18 +19,10 @@ const nf4Chunk = 1 << 16
 func (e *engine[T]) NF4MatMulXWt(w *nf4.Tensor, y, x []T, n int) {
 	rows, cols := w.Rows(), w.Cols()
 	checkGemm(n, rows, cols, len(x), rows*cols, len(y))
-	chunk := max(1, nf4Chunk/cols)
-	e.nf4mu.Lock()
-	defer e.nf4mu.Unlock()
-	buf := e.nf4Scratch(chunk * cols)
-	for r0 := 0; r0 < rows; r0 += chunk {
-		rc := min(chunk, rows-r0)
-		for r := range rc {
-			w.DequantizeRow(r0+r, buf[r*cols:(r+1)*cols])
-		}
+	e.nf4Chunks(w, func(r0, rc int, chunk []T) {
 		// y[:, r0:r0+rc] = x · chunkᵀ
-		e.GemmStrided(false, true, n, rc, cols, 1, x, cols, asT[T](buf[:rc*cols]), cols, 0, y[r0:], rows)
-	}
+		e.GemmStrided(false, true, n, rc, cols, 1, x, cols, chunk, cols, 0, y[r0:], rows)
+	})
 }
 
 // NF4MatMulXW computes dx[n×cols] = dy[n×rows]·W for an NF4 W [rows×cols]
@@ -38,6 +30,21 @@ func (e *engine[T]) NF4MatMulXWt(w *nf4.Tensor, y, x []T, n int) {
 func (e *engine[T]) NF4MatMulXW(w *nf4.Tensor, dx, dy []T, n int) {
 	rows, cols := w.Rows(), w.Cols()
 	checkGemm(n, cols, rows, len(dy), rows*cols, len(dx))
+	e.nf4Chunks(w, func(r0, rc int, chunk []T) {
+		// dx += dy[:, r0:r0+rc] · chunk (the first chunk overwrites)
+		var beta T
+		if r0 > 0 {
+			beta = 1
+		}
+		e.GemmStrided(false, false, n, cols, rc, 1, dy[r0:], rows, chunk, cols, beta, dx, cols)
+	})
+}
+
+// nf4Chunks dequantizes W a chunk of whole rows at a time into the engine's
+// scratch and calls fn with the first row, the row count and the chunk
+// [rc×cols]. It holds the scratch lock throughout.
+func (e *engine[T]) nf4Chunks(w *nf4.Tensor, fn func(r0, rc int, chunk []T)) {
+	rows, cols := w.Rows(), w.Cols()
 	chunk := max(1, nf4Chunk/cols)
 	e.nf4mu.Lock()
 	defer e.nf4mu.Unlock()
@@ -47,12 +54,7 @@ func (e *engine[T]) NF4MatMulXW(w *nf4.Tensor, dx, dy []T, n int) {
 		for r := range rc {
 			w.DequantizeRow(r0+r, buf[r*cols:(r+1)*cols])
 		}
-		// dx += dy[:, r0:r0+rc] · chunk (the first chunk overwrites)
-		var beta T
-		if r0 > 0 {
-			beta = 1
-		}
-		e.GemmStrided(false, false, n, cols, rc, 1, dy[r0:], rows, asT[T](buf[:rc*cols]), cols, beta, dx, cols)
+		fn(r0, rc, asT[T](buf[:rc*cols]))
 	}
 }
 
