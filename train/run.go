@@ -49,7 +49,7 @@ type Run[T tensor.Numeric] struct {
 	m      Model[T]
 	params []*nn.Parameter[T]
 	opt    *nn.AdamW[T]
-	backup [][]T // parameter values before the current update (saveState)
+	backup [][3][]T // per parameter: value, m, v before the current update (saveState)
 	data   *Dataset
 
 	step     int    // steps done
@@ -248,32 +248,36 @@ func gradNorm[T tensor.Numeric](ps []*nn.Parameter[T]) float64 {
 
 func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
 
-// savedState is what an optimizer step changes: parameter values and the
-// optimizer's moments. The value buffers are reused from step to step.
-type savedState[T tensor.Numeric] struct {
-	step    int
-	moments map[string][2][]T
-}
-
-// saveState copies the trainable values into r.backup and returns the
-// optimizer state.
-func (r *Run[T]) saveState() savedState[T] {
+// saveState copies what an optimizer step changes — the trainable values
+// and the optimizer's moments — into r.backup, whose buffers are reused from
+// step to step (no allocation on the training path), and returns the
+// optimizer's step count.
+func (r *Run[T]) saveState() int {
 	if len(r.backup) != len(r.params) {
-		r.backup = make([][]T, len(r.params))
+		r.backup = make([][3][]T, len(r.params))
 	}
 	for i, p := range r.params {
-		r.backup[i] = append(r.backup[i][:0], p.Value.Data()...)
+		b := &r.backup[i]
+		m, v := r.opt.Moments(p)
+		b[0] = append(b[0][:0], p.Value.Data()...)
+		b[1] = append(b[1][:0], m...)
+		b[2] = append(b[2][:0], v...)
 	}
-	step, ms := r.opt.State()
-	return savedState[T]{step: step, moments: ms}
+	return r.opt.StepCount()
 }
 
-// restoreState undoes an optimizer step from the copies of saveState.
-func (r *Run[T]) restoreState(s savedState[T]) {
+// restoreState undoes an optimizer step from the copies of saveState. It
+// runs only when a step fails, so rebuilding the optimizer state is fine.
+func (r *Run[T]) restoreState(step int) {
+	ms := make(map[string][2][]T, len(r.params))
 	for i, p := range r.params {
-		copy(p.Value.Data(), r.backup[i])
+		b := r.backup[i]
+		copy(p.Value.Data(), b[0])
+		if len(b[1]) > 0 {
+			ms[p.Name] = [2][]T{b[1], b[2]}
+		}
 	}
-	r.opt.SetState(s.step, s.moments)
+	r.opt.SetState(step, ms)
 }
 
 // firstNonFinite names the first parameter holding a NaN or an infinity.
