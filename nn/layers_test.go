@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/webtune/webtune/internal/gradcheck"
 	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/nn"
 	"github.com/webtune/webtune/tensor"
@@ -196,6 +197,35 @@ func TestMSELossByHand(t *testing.T) {
 		t.Errorf("loss = %v, want 1.25", loss)
 	}
 	near(t, "grad", g.Data(), []float64{0.5, 0, -1, 0}, 0)
+}
+
+// TestMSELossFloat32 checks the float32 loss and gradient against float64
+// on lengths around the 64-element summation chunk (odd tails included).
+func TestMSELossFloat32(t *testing.T) {
+	for _, n := range []int{1, 2, 63, 64, 65, 129, 1001} {
+		p64, t64 := gradcheck.Rand(uint64(n), n), gradcheck.Rand(uint64(n)+1, n)
+		p32, t32 := make([]float32, n), make([]float32, n)
+		for i := range n {
+			p32[i], t32[i] = float32(p64[i]), float32(t64[i])
+			p64[i], t64[i] = float64(p32[i]), float64(t32[i])
+		}
+		want, wantG, err := nn.MSELoss(tensor.FromSlice(p64, n), tensor.FromSlice(t64, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, g, err := nn.MSELoss(tensor.FromSlice(p32, n), tensor.FromSlice(t32, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(float64(got)-want) / want; d > 1e-6 {
+			t.Errorf("n=%d: loss %g, float64 %g (relative %g)", n, got, want, d)
+		}
+		for i, v := range g.Data() {
+			if d := math.Abs(float64(v) - wantG.Data()[i]); d > 1e-6*math.Abs(wantG.Data()[i])+1e-12 {
+				t.Fatalf("n=%d: grad[%d] = %g, float64 %g", n, i, v, wantG.Data()[i])
+			}
+		}
+	}
 }
 
 func TestCrossEntropyByHand(t *testing.T) {

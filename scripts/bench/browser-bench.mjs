@@ -1,12 +1,13 @@
 // browser-bench runs web/bench in headless Chromium (Debian's, via
 // playwright-core) and prints the results as JSON (and a markdown table).
 //
-//   node scripts/bench/browser-bench.mjs [--quick] [--isolated] [--tfthreads=N] [--out=file.json]
+//   node scripts/bench/browser-bench.mjs [--quick] [--not-isolated] [--tfthreads=N] [--out=file.json]
 //
 // It builds scripts/bench/wasmbench to a temporary bench.wasm, serves the
 // repository root (web/bench, scripts/node_modules for TF.js) with
-// application/wasm, and with --isolated adds COOP/COEP headers so the page
-// is crossOriginIsolated (TF.js may then start its threads).
+// application/wasm, with COOP/COEP headers so that the page is
+// crossOriginIsolated (SharedArrayBuffer for the workers; TF.js may start
+// its threads); --not-isolated leaves them out.
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { readFileSync, existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
@@ -36,7 +37,7 @@ const server = createServer((req, res) => {
   if (!file.startsWith(root) && file !== wasm && !file.startsWith(goroot)) { res.writeHead(403); res.end(); return; }
   if (!existsSync(file) || statSync(file).isDirectory()) { res.writeHead(404); res.end(); return; }
   const headers = { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" };
-  if (args.has("--isolated")) {
+  if (!args.has("--not-isolated")) {
     headers["cross-origin-opener-policy"] = "same-origin";
     headers["cross-origin-embedder-policy"] = "require-corp";
   }

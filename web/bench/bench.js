@@ -13,7 +13,8 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.len
 const rows = [];
 function row(what, ms, flops, runs, extra = {}) {
   const r = { what, ms: median(ms), min: Math.min(...ms), gflops: flops / median(ms) / 1e6,
-    gflopsBest: flops / Math.min(...ms) / 1e6, runs: ms.length, ...extra };
+    gflopsBest: flops / Math.min(...ms) / 1e6, runs: ms.length,
+    samples: ms.map((x) => Math.round(x * 1000) / 1000), ...extra };
   rows.push(r);
   const tr = document.createElement("tr");
   tr.innerHTML = `<td>${what}</td><td>${r.ms.toFixed(2)}</td><td>${r.min.toFixed(2)}</td><td>${r.gflops.toFixed(1)}</td><td>${r.gflopsBest.toFixed(1)}</td><td>${r.runs}</td>`;
@@ -206,10 +207,42 @@ async function main() {
         };
         groups.push({ w, ws, stepAll, ms: [], computeMs });
       }
+      // shared memory (crossOriginIsolated pages only): the workers run the
+      // steps on their own and meet at a barrier in a SharedArrayBuffer; the
+      // step time is barrier to barrier in worker 0 (the first step of each
+      // round, which includes this page's dispatch, is left out of it and
+      // shows in the wall-clock row instead)
+      const sharedGroups = [];
+      const newShared = async (w) => {
+        const floats = R * IN + OUT * R;
+        const sab = new SharedArrayBuffer(64 + 2 * w * floats * 4);
+        const ws = await Promise.all(Array.from({ length: w }, async (_, i) => {
+          const wk = new Worker("worker.js");
+          const call = (msg) => new Promise((res, rej) => {
+            wk.onmessage = (e) => e.data.error ? rej(new Error(e.data.error)) : res(e.data);
+            wk.postMessage(msg);
+          });
+          await call({ op: "initShared", engine: simdName, r0: i * N / w, r1: (i + 1) * N / w, sab, w, i, floats });
+          return { wk, call };
+        }));
+        const run = async (steps, wantA) => {
+          const t0 = performance.now();
+          const rs = await Promise.all(ws.map((x) => x.call({ op: "run", steps, wantA })));
+          return { rs, wall: performance.now() - t0 };
+        };
+        return { w, ws, run, ms: [], wallMs: [] };
+      };
+      result.sharedMemory = !!globalThis.crossOriginIsolated;
+      if (globalThis.crossOriginIsolated) {
+        for (const w of counts) sharedGroups.push(await newShared(w));
+        // V8 tiers hot wasm functions up in the background: warm up as long as
+        // the single instance was (it ran every earlier section)
+        for (const g of sharedGroups) await g.run(40);
+      }
       const single = bench.newStep(simdName);
       const tDP = tfStep(d, true, true);
       const singleMs = [], tfMs = [];
-      for (const g of groups) { await g.stepAll(); await g.stepAll(); }
+      for (const g of groups) for (let i = 0; i < 20; i++) await g.stepAll();
       bench.runStep(single, 2); timeSync(tDP.f, 2, 0);
       for (let r = 0; r < (quick ? 3 : 15); r++) {
         for (const g of groups) {
@@ -218,6 +251,12 @@ async function main() {
             await g.stepAll();
             g.ms.push(performance.now() - t0);
           }
+        }
+        for (const g of sharedGroups) {
+          const steps = 5;
+          const { rs, wall } = await g.run(steps);
+          g.ms.push(...rs[0].ms.slice(1));
+          g.wallMs.push(wall / steps);
         }
         singleMs.push(...bench.runStep(single, 2).ms);
         tfMs.push(...timeSync(tDP.f, 0, 2));
@@ -229,6 +268,13 @@ async function main() {
         const rg = row(`step webtune ${simdName}, ${g.w} workers`, g.ms, STEP_FLOPS, g.ms.length);
         row(`  of which the slowest worker's own compute, ${g.w} workers`, g.computeMs, STEP_FLOPS, g.computeMs.length);
         status(`${g.w} workers: ${rg.ms.toFixed(2)} ms (1 instance ${rs.ms.toFixed(2)}, tf.js ${rt.ms.toFixed(2)})`);
+      }
+      for (const g of sharedGroups) {
+        const rg = row(`step webtune ${simdName}, ${g.w} workers, shared memory`, g.ms, STEP_FLOPS, g.ms.length,
+          { ratioToTF: 0 });
+        rg.ratioToTF = rg.ms / rt.ms;
+        row(`  wall clock per step of a 5-step round, ${g.w} workers, shared memory`, g.wallMs, STEP_FLOPS, g.wallMs.length);
+        status(`${g.w} workers, shared memory: ${rg.ms.toFixed(2)} ms (1 instance ${rs.ms.toFixed(2)}, tf.js ${rt.ms.toFixed(2)}, ratio ${rg.ratioToTF.toFixed(2)})`);
       }
       // identical results: fresh workers and a fresh single instance, 3 steps
       {
@@ -250,8 +296,18 @@ async function main() {
         result.dataParallelCheck = { workers: w, steps: 3, maxAbsDiffA: maxd };
         status(`data-parallel check: max |A_1 - A_${w}| = ${maxd}`);
         for (const x of fresh) x.wk.terminate();
+        if (globalThis.crossOriginIsolated) {
+          const g = await newShared(w);
+          const { rs } = await g.run(3, true);
+          let d1 = 0, dw = 0;
+          for (let i = 0; i < aOne.length; i++) d1 = Math.max(d1, Math.abs(aOne[i] - rs[0].a[i]));
+          for (const r of rs) for (let i = 0; i < aOne.length; i++) dw = Math.max(dw, Math.abs(r.a[i] - rs[0].a[i]));
+          result.sharedMemoryCheck = { workers: w, steps: 3, maxAbsDiffA: d1, maxAbsDiffBetweenWorkers: dw };
+          status(`shared-memory check: max |A_1 - A_${w}| = ${d1}, between workers ${dw}`);
+          for (const x of g.ws) x.wk.terminate();
+        }
       }
-      for (const g of groups) for (const x of g.ws) x.wk.terminate();
+      for (const g of [...groups, ...sharedGroups]) for (const x of g.ws) x.wk.terminate();
     }
 
     // training throughput: reference llama, 256 tokens per step, LoRA r=8

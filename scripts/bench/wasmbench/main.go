@@ -13,15 +13,18 @@
 //	webtuneBench.runLlama(id, iters)       -> [ms per 256-token training step, ...]
 //	webtuneBench.newPart(engine, r0, r1)   -> id (rows r0..r1 of the batch: a data-parallel worker)
 //	webtuneBench.grads(id)                 -> {loss, dA, dB} of the worker's micro-batch
+//	webtuneBench.gradsInto(id, f32)        -> loss; dA then dB written to the Float32Array f32 (e.g. on a SharedArrayBuffer)
 //	webtuneBench.apply(id, dA, dB)         -> A after the SGD step with the given (mean) gradients
+//	webtuneBench.applyFrom(id, f32)        -> the SGD step with the mean gradients dA then dB read from f32
+//	webtuneBench.weightsA(id)              -> A (a copy)
 //	webtuneBench.gemm(engine, tA, tB, m, n, k, iters, reps) -> [ms per product, ...]
 package main
 
 import (
 	"fmt"
-	"math"
 	"syscall/js"
 	"time"
+	"unsafe"
 
 	"github.com/webtune/webtune/scripts/bench/llamastep"
 	"github.com/webtune/webtune/scripts/bench/step"
@@ -116,6 +119,30 @@ func main() {
 		o.Set("dB", f32js(s.GradB()))
 		return o
 	}))
+	api.Set("gradsInto", fn(func(args []js.Value) any {
+		s := steppers[args[0].Int()]
+		loss, err := s.Grads()
+		if err != nil {
+			panic(err)
+		}
+		dst, na := args[1], len(s.GradA())
+		copyToJS(dst.Call("subarray", 0, na), s.GradA())
+		copyToJS(dst.Call("subarray", na, na+len(s.GradB())), s.GradB())
+		return loss
+	}))
+	var meanA, meanB []float32
+	api.Set("applyFrom", fn(func(args []js.Value) any {
+		s := steppers[args[0].Int()]
+		src, na, nb := args[1], len(s.GradA()), len(s.GradB())
+		meanA, meanB = grow(meanA, na), grow(meanB, nb)
+		copyToGo(meanA, src.Call("subarray", 0, na))
+		copyToGo(meanB, src.Call("subarray", na, na+nb))
+		if err := s.Apply(meanA, meanB); err != nil {
+			panic(err)
+		}
+		return nil
+	}))
+	api.Set("weightsA", fn(func(args []js.Value) any { return f32js(steppers[args[0].Int()].A()) }))
 	api.Set("apply", fn(func(args []js.Value) any {
 		s := steppers[args[0].Int()]
 		if err := s.Apply(goF32(args[1]), goF32(args[2])); err != nil {
@@ -192,26 +219,41 @@ func fn(f func([]js.Value) any) js.Func {
 	})
 }
 
+// f32js copies v into a new Float32Array in one copy.
 func f32js(v []float32) js.Value {
-	u8 := js.Global().Get("Uint8Array").New(4 * len(v))
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		bits := math.Float32bits(x)
-		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
-	}
-	js.CopyBytesToJS(u8, b)
-	return js.Global().Get("Float32Array").New(u8.Get("buffer"))
+	out := js.Global().Get("Float32Array").New(len(v))
+	copyToJS(out, v)
+	return out
 }
 
-// goF32 copies a JS Float32Array into Go in one copy.
-func goF32(v js.Value) []float32 {
-	n := v.Get("length").Int()
-	u8 := js.Global().Get("Uint8Array").New(v.Get("buffer"), v.Get("byteOffset"), 4*n)
-	b := make([]byte, 4*n)
-	js.CopyBytesToGo(b, u8)
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+// copyToJS copies v into the Float32Array dst (of at least len(v)).
+func copyToJS(dst js.Value, v []float32) {
+	if len(v) == 0 {
+		return
 	}
+	u8 := js.Global().Get("Uint8Array").New(dst.Get("buffer"), dst.Get("byteOffset"), 4*len(v))
+	js.CopyBytesToJS(u8, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+}
+
+// copyToGo fills v from the Float32Array src.
+func copyToGo(v []float32, src js.Value) {
+	if len(v) == 0 {
+		return
+	}
+	u8 := js.Global().Get("Uint8Array").New(src.Get("buffer"), src.Get("byteOffset"), 4*len(v))
+	js.CopyBytesToGo(unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)), u8)
+}
+
+func grow(v []float32, n int) []float32 {
+	if cap(v) < n {
+		return make([]float32, n)
+	}
+	return v[:n]
+}
+
+// goF32 copies a JS Float32Array into a new Go slice in one copy.
+func goF32(v js.Value) []float32 {
+	out := make([]float32, v.Get("length").Int())
+	copyToGo(out, v)
 	return out
 }
