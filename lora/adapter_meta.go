@@ -3,140 +3,124 @@ package lora
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/webtune/webtune/gguf"
-	"github.com/webtune/webtune/tensor"
 )
 
-// checkHeader checks general.type, adapter.type and general.architecture.
-// Files with llama.cpp tensor names must carry all three, as llama.cpp
-// requires; published-API files may omit them.
-func checkHeader[T tensor.Numeric](f *gguf.File, m Model[T]) error {
-	strict := false
-	for _, ti := range f.Tensors {
-		strict = strict || strings.HasSuffix(ti.Name, suffixA) || strings.HasSuffix(ti.Name, suffixB)
-	}
+// checkHeader checks general.type, adapter.type and general.architecture
+// and returns the architecture. Files with llama.cpp tensor names (strict)
+// must carry all three, as llama.cpp requires; published-API files may omit
+// them.
+func checkHeader(f *gguf.File, strict bool) (string, error) {
 	for _, kv := range []struct{ key, want string }{{keyType, "adapter"}, {keyAdapterType, "lora"}} {
-		v, err := optString(f, kv.key, strict)
-		if err != nil {
-			return err
-		}
-		if v != nil && *v != kv.want {
-			return fmt.Errorf("%w: %s is %q, want %q", ErrFormat, kv.key, *v, kv.want)
+		v, present, err := optString(f, kv.key)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("%w: %w", ErrNotAdapter, err)
+		case !present && strict:
+			return "", fmt.Errorf("%w: no %s key (llama.cpp requires %q)", ErrNotAdapter, kv.key, kv.want)
+		case present && v != kv.want:
+			return "", fmt.Errorf("%w: %s is %q, want %q", ErrNotAdapter, kv.key, v, kv.want)
 		}
 	}
-	arch, err := optString(f, keyArch, false)
-	if err != nil {
-		return err
-	}
-	want := ModelArchitecture(m)
+	arch, _, err := optString(f, keyArch)
 	switch {
-	case arch == nil && strict:
-		return fmt.Errorf("%w: file has no %s, model is %q", ErrArchitecture, keyArch, want)
-	case arch != nil && *arch != want:
-		return fmt.Errorf("%w: file is %q, model is %q", ErrArchitecture, *arch, want)
+	case err != nil:
+		return "", fmt.Errorf("%w: %w", ErrFormat, err)
+	case arch == "" && strict:
+		return "", fmt.Errorf("%w: %s is missing or empty (llama.cpp requires the base model's)", ErrArchitecture, keyArch)
 	}
-	return nil
+	return arch, nil
 }
 
-// optString returns the STRING key, nil if absent (an error if required).
-func optString(f *gguf.File, key string, required bool) (*string, error) {
+// optString returns the STRING key and whether it is present; a present
+// key of another type is an error.
+func optString(f *gguf.File, key string) (string, bool, error) {
 	if _, ok := f.Value(key); !ok {
-		if required {
-			return nil, fmt.Errorf("%w: missing key %s", ErrFormat, key)
-		}
-		return nil, nil
+		return "", false, nil
 	}
 	s, err := f.GetString(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
-	}
-	return &s, nil
+	return s, true, err
 }
 
-// fileMeta is the scale and rank information of a file.
-type fileMeta struct {
-	rank      int     // from the rank keys; 0 when absent
-	alpha     float64 // the training alpha; 0 = scale 1 (alpha = r per pair)
-	rslora    bool
-	fileAlpha float64 // adapter.lora.alpha, −1 when absent
-}
-
-// readMeta reads the rank and alpha keys, checking their types and that
-// adapter.lora.alpha agrees with webtune's keys.
-func readMeta(f *gguf.File) (fileMeta, error) {
-	var m fileMeta
+// readMeta reads the rank, alpha and rsLoRA keys into af, checking their
+// types and that adapter.lora.alpha agrees with webtune's keys.
+func readMeta(f *gguf.File, af *AdapterFile) error {
 	var err error
-	var ranks [2]float64
-	for i, k := range []string{keyRank, keyLegacyRank} {
-		r, ok, err := optNumber(f, k)
-		if err != nil {
-			return m, err
-		}
-		if ok && (r < 1 || r > MaxRank || r != math.Trunc(r)) {
-			return m, fmt.Errorf("%w: %s = %v outside [1, %d]", ErrRank, k, r, MaxRank)
-		}
-		ranks[i] = r
+	if af.Rank, err = rankKeys(f); err != nil {
+		return err
 	}
-	if ranks[0] != 0 && ranks[1] != 0 && ranks[0] != ranks[1] {
-		return m, fmt.Errorf("%w: %s = %v but %s = %v", ErrRank, keyRank, ranks[0], keyLegacyRank, ranks[1])
-	}
-	m.rank = int(max(ranks[0], ranks[1]))
 	if _, ok := f.Value(keyRSLoRA); ok {
-		if m.rslora, err = f.GetBool(keyRSLoRA); err != nil {
-			return m, fmt.Errorf("%w: %w", ErrFormat, err)
+		if af.RSLoRA, err = f.GetBool(keyRSLoRA); err != nil {
+			return fmt.Errorf("%w: %w", ErrFormat, err)
 		}
 	}
-	if _, ok := f.Value(keyAdapterAlpha); ok {
-		a, err := f.GetFloat32(keyAdapterAlpha) // llama.cpp asserts FLOAT32
-		if err != nil {
-			return m, fmt.Errorf("%w: %w", ErrFormat, err)
+	_, hasFileAlpha := f.Value(keyAdapterAlpha)
+	if hasFileAlpha {
+		if af.FileAlpha, err = f.GetFloat32(keyAdapterAlpha); err != nil { // llama.cpp asserts FLOAT32
+			return fmt.Errorf("%w: %w", ErrFormat, err)
 		}
-		m.fileAlpha = float64(a)
-	} else {
-		m.fileAlpha = -1
+		if a := float64(af.FileAlpha); !(a >= 0) || math.IsInf(a, 0) {
+			return fmt.Errorf("%w: %s = %v, want a finite value ≥ 0", ErrFormat, keyAdapterAlpha, af.FileAlpha)
+		}
 	}
 	own, ok, err := optNumber(f, keyAlpha)
 	if err == nil && !ok {
 		own, ok, err = optNumber(f, keyLegacyAlpha)
 	}
 	if err != nil {
-		return m, err
+		return err
 	}
-	return finishMeta(m, own, ok)
+	if !ok {
+		if af.RSLoRA {
+			return fmt.Errorf("%w: %s set without %s", ErrFormat, keyRSLoRA, keyAlpha)
+		}
+		af.Alpha = float64(af.FileAlpha)
+		return nil
+	}
+	return ownAlpha(af, own, hasFileAlpha)
 }
 
-// finishMeta settles alpha from webtune's or the published alpha (own, if
-// present) or llama.cpp's adapter.lora.alpha.
-func finishMeta(m fileMeta, own float64, present bool) (fileMeta, error) {
-	if !present {
-		if m.rslora {
-			return m, fmt.Errorf("%w: %s set without %s", ErrFormat, keyRSLoRA, keyAlpha)
-		}
-		m.alpha = max(m.fileAlpha, 0)
-		if !(m.alpha >= 0) || math.IsInf(m.alpha, 0) {
-			return m, fmt.Errorf("%w: %s = %v", ErrFormat, keyAdapterAlpha, m.fileAlpha)
-		}
-		return m, nil
-	}
-	if m.rslora && m.rank == 0 {
-		return m, fmt.Errorf("%w: rsLoRA file without a rank key", ErrFormat)
+// ownAlpha settles alpha from webtune's or the published alpha, which
+// adapter.lora.alpha (if present) must agree with.
+func ownAlpha(af *AdapterFile, own float64, hasFileAlpha bool) error {
+	if af.RSLoRA && af.Rank == 0 {
+		return fmt.Errorf("%w: rsLoRA file without a rank key", ErrFormat)
 	}
 	if !(own > 0) || math.IsInf(own, 0) {
-		return m, fmt.Errorf("%w: alpha %v must be finite and > 0", ErrFormat, own)
+		return fmt.Errorf("%w: alpha %v must be finite and > 0", ErrFormat, own)
 	}
-	m.alpha = own
-	if m.fileAlpha != -1 {
+	af.Alpha = own
+	if hasFileAlpha {
 		want := own
-		if m.rslora && m.rank > 0 {
-			want = own * math.Sqrt(float64(m.rank))
+		if af.RSLoRA {
+			want = own * math.Sqrt(float64(af.Rank))
 		}
-		if math.Abs(m.fileAlpha-want) > 1e-6*want {
-			return m, fmt.Errorf("%w: %s = %v disagrees with alpha %v (rsLoRA %t, rank %d)", ErrFormat, keyAdapterAlpha, m.fileAlpha, own, m.rslora, m.rank)
+		if math.Abs(float64(af.FileAlpha)-want) > 1e-6*want {
+			return fmt.Errorf("%w: %s = %v disagrees with alpha %v (rsLoRA %t, rank %d)", ErrFormat, keyAdapterAlpha, af.FileAlpha, own, af.RSLoRA, af.Rank)
 		}
 	}
-	return m, nil
+	return nil
+}
+
+// rankKeys returns the rank stated by webtune.lora.rank and lora.rank (0
+// when neither is present): integers in [1, MaxRank] that agree.
+func rankKeys(f *gguf.File) (int, error) {
+	var ranks [2]float64
+	for i, k := range []string{keyRank, keyLegacyRank} {
+		r, ok, err := optNumber(f, k)
+		if err != nil {
+			return 0, err
+		}
+		if ok && (r < 1 || r > MaxRank || r != math.Trunc(r)) {
+			return 0, fmt.Errorf("%w: %s = %v outside [1, %d]", ErrRank, k, r, MaxRank)
+		}
+		ranks[i] = r
+	}
+	if ranks[0] != 0 && ranks[1] != 0 && ranks[0] != ranks[1] {
+		return 0, fmt.Errorf("%w: %s = %v but %s = %v", ErrRank, keyRank, ranks[0], keyLegacyRank, ranks[1])
+	}
+	return int(max(ranks[0], ranks[1])), nil
 }
 
 // optNumber returns a numeric key as float64 and whether it is present; a

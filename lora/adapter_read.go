@@ -27,15 +27,14 @@ func LoadAdapter[T tensor.Numeric](path string, m Model[T]) error {
 
 // pair is one adapted layer of a file.
 type pair struct {
-	layer  string
-	a, b   *gguf.TensorInfo
-	legacy bool // lora.<layer>.weight_a/_b names
+	layer string
+	AdapterPair
 }
 
 // ReadAdapter reads a LoRA adapter GGUF of size bytes from r into m. Tensors
 // named <base>.lora_a/_b (llama.cpp; <base> = BaseTensorName of a layer) and
-// lora.<layer>.weight_a/_b (the published API) are accepted, in any type
-// gguf decodes (F32, F16, BF16, Q8_0, ...); *_norm.weight tensors are
+// lora.<layer>.weight_a/_b (the published API) are accepted, in the types
+// llama.cpp adapters use (F32, F16, BF16, Q8_0); *_norm.weight tensors are
 // skipped as llama.cpp does. Scale: webtune.lora.alpha and
 // webtune.lora.use_rslora when present, else lora.alpha, else llama.cpp's
 // adapter.lora.alpha (absent or 0 means scale 1, read as alpha = r).
@@ -47,15 +46,17 @@ type pair struct {
 // their A and B are overwritten and alpha/rsLoRA taken from the file
 // (gradients are not touched).
 //
-// It refuses, with errors wrapping: ErrFormat a non-adapter or malformed
-// file; ErrArchitecture a general.architecture other than
-// ModelArchitecture(m) (a missing one, too, unless every tensor has the
-// published names); ErrUnknownLayer a tensor for a layer m lacks;
-// ErrMissingPair half a pair, or an injected layer the file lacks;
-// ErrShape dims that do not fit the layer; ErrRank a rank other than the
-// injected one or the file's rank keys; ErrNotInjected a file layer that is
-// not wrapped in a model where others are. Everything is validated and read
-// before m is changed, so on error m is unchanged.
+// The file must pass InspectAdapter's checks (published-API files may omit
+// general.type, adapter.type and general.architecture), with its errors.
+// Against m it refuses, with errors wrapping: ErrUnknownLayer a tensor for a
+// layer m lacks (checked first: the likeliest cause is another base model);
+// ErrArchitecture a general.architecture other than ModelArchitecture(m);
+// ErrFormat a layer adapted under both naming conventions or a NaN or Inf
+// value; ErrShape dims that do not fit the layer; ErrRank a rank other than
+// the injected one; ErrMissingPair an injected layer the file lacks;
+// ErrNotInjected a file layer that is not wrapped in a model where others
+// are. Everything is validated and read before m is changed, so on error m
+// is unchanged.
 func ReadAdapter[T tensor.Numeric](r io.ReaderAt, size int64, m Model[T]) error {
 	if m == nil || r == nil {
 		return configErr("nil model or reader")
@@ -64,19 +65,26 @@ func ReadAdapter[T tensor.Numeric](r io.ReaderAt, size int64, m Model[T]) error 
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrFormat, err)
 	}
-	if err := checkHeader(f, m); err != nil {
-		return err
-	}
 	layers := linearLayers(m)
-	pairs, err := classify(f, m, layers)
+	byBase := map[string]string{}
+	for name := range layers {
+		byBase[BaseTensorName(m, name)] = name
+	}
+	if err := checkKnown(f, byBase, layers); err != nil {
+		return err
+	}
+	af, err := inspect(f, true)
 	if err != nil {
 		return err
 	}
-	meta, err := readMeta(f)
+	if want := ModelArchitecture(m); af.Architecture != "" && af.Architecture != want {
+		return fmt.Errorf("%w: file is %q, model is %q", ErrArchitecture, af.Architecture, want)
+	}
+	pairs, err := layerPairs(af, byBase, layers)
 	if err != nil {
 		return err
 	}
-	if err := checkPairs(pairs, layers, meta); err != nil {
+	if err := checkPairs(pairs, layers); err != nil {
 		return err
 	}
 	if err := checkCoverage(m, pairs, layers); err != nil {
@@ -84,7 +92,7 @@ func ReadAdapter[T tensor.Numeric](r io.ReaderAt, size int64, m Model[T]) error 
 	}
 	loaded := make([]loadedPair[T], len(pairs))
 	for i, p := range pairs {
-		if loaded[i], err = readPair[T](f, p, meta); err != nil {
+		if loaded[i], err = readPair[T](f, p, af); err != nil {
 			return err
 		}
 	}
@@ -102,108 +110,57 @@ func linearLayers[T tensor.Numeric](m Model[T]) map[string]Layer[T] {
 	return out
 }
 
-// classify pairs the file's tensors by layer, in file order.
-func classify[T tensor.Numeric](f *gguf.File, m Model[T], layers map[string]Layer[T]) ([]*pair, error) {
-	byBase := map[string]string{}
-	for name := range layers {
-		byBase[BaseTensorName(m, name)] = name
+// layerOf returns the layer of the model a pair name adapts ("" if none):
+// byBase maps base tensor names to layers, a legacy name is the layer.
+func layerOf[T tensor.Numeric](name string, legacy bool, byBase map[string]string, layers map[string]Layer[T]) string {
+	if !legacy {
+		return byBase[name]
 	}
-	var pairs []*pair
-	index := map[string]*pair{}
-	for i := range f.Tensors {
-		ti := &f.Tensors[i]
-		layer, isA, legacy, ok := tensorLayer(ti.Name, byBase, layers)
-		switch {
-		case !ok && strings.HasSuffix(ti.Name, "_norm.weight"):
-			continue // mergekit norm tensors; llama.cpp skips them too
-		case !ok:
-			return nil, fmt.Errorf("%w: tensor %q is neither <base>.lora_a/_b nor lora.<layer>.weight_a/_b", ErrFormat, ti.Name)
-		case layer == "":
-			return nil, fmt.Errorf("%w: tensor %q: the model has no such linear layer", ErrUnknownLayer, ti.Name)
-		}
-		p := index[layer]
-		if p == nil {
-			p = &pair{layer: layer, legacy: legacy}
-			index[layer] = p
-			pairs = append(pairs, p)
-		}
-		half := &p.b
-		if isA {
-			half = &p.a
-		}
-		if p.legacy != legacy {
-			return nil, fmt.Errorf("%w: layer %q has tensors under both naming conventions", ErrFormat, layer)
-		}
-		if *half != nil {
-			return nil, fmt.Errorf("%w: layer %q has two %s tensors", ErrFormat, layer, ti.Name[strings.LastIndexByte(ti.Name, '.')+1:])
-		}
-		*half = ti
+	if _, ok := layers[name]; ok {
+		return name
 	}
-	if len(pairs) == 0 {
-		return nil, fmt.Errorf("%w: no LoRA tensors", ErrFormat)
-	}
-	for _, p := range pairs {
-		if p.a == nil || p.b == nil {
-			return nil, fmt.Errorf("%w: layer %q has lora_a: %t, lora_b: %t", ErrMissingPair, p.layer, p.a != nil, p.b != nil)
+	return ""
+}
+
+// checkKnown refuses a LoRA-named tensor for a layer the model lacks.
+func checkKnown[T tensor.Numeric](f *gguf.File, byBase map[string]string, layers map[string]Layer[T]) error {
+	for _, ti := range f.Tensors {
+		name, _, legacy, ok := splitTensorName(ti.Name, true)
+		if ok && layerOf(name, legacy, byBase, layers) == "" {
+			return fmt.Errorf("%w: tensor %q: the model has no such linear layer (maybe another base model?)", ErrUnknownLayer, ti.Name)
 		}
+	}
+	return nil
+}
+
+// layerPairs gives each of the file's pairs its layer; a layer adapted
+// twice (by both naming conventions) is ErrFormat.
+func layerPairs[T tensor.Numeric](af *AdapterFile, byBase map[string]string, layers map[string]Layer[T]) ([]pair, error) {
+	pairs := make([]pair, len(af.Pairs))
+	seen := map[string]bool{}
+	for i, p := range af.Pairs {
+		l := layerOf(p.Name, p.legacy, byBase, layers)
+		if seen[l] {
+			return nil, fmt.Errorf("%w: layer %q has tensors under both naming conventions", ErrFormat, l)
+		}
+		seen[l] = true
+		pairs[i] = pair{layer: l, AdapterPair: p}
 	}
 	return pairs, nil
 }
 
-// tensorLayer parses a tensor name: the layer it adapts ("" when the name
-// has a LoRA form but the model has no such layer), whether it is A, whether
-// it has the legacy form, and whether it has a LoRA form at all.
-func tensorLayer[T tensor.Numeric](name string, byBase map[string]string, layers map[string]Layer[T]) (layer string, isA, legacy, ok bool) {
-	for _, s := range []struct {
-		suffix string
-		isA    bool
-	}{{suffixA, true}, {suffixB, false}} {
-		if base, found := strings.CutSuffix(name, s.suffix); found {
-			return byBase[base], s.isA, false, true
-		}
-	}
-	rest, found := strings.CutPrefix(name, legacyPrefix)
-	if !found {
-		return "", false, false, false
-	}
-	for _, s := range []struct {
-		suffix string
-		isA    bool
-	}{{legacySuffixA, true}, {legacySuffixB, false}} {
-		if l, found := strings.CutSuffix(rest, s.suffix); found {
-			if _, known := layers[l]; !known {
-				l = ""
-			}
-			return l, s.isA, true, true
-		}
-	}
-	return "", false, false, false
-}
-
-// checkPairs checks every pair's dims against its layer and the ranks.
-func checkPairs[T tensor.Numeric](pairs []*pair, layers map[string]Layer[T], meta fileMeta) error {
+// checkPairs checks every pair's dims against its layer, and its rank
+// against the layer's when the layer is LoRA-wrapped.
+func checkPairs[T tensor.Numeric](pairs []pair, layers map[string]Layer[T]) error {
 	for _, p := range pairs {
 		li := layers[p.layer].(LinearInfo)
-		a, b := p.a.Dims, p.b.Dims
-		if len(a) != 2 || len(b) != 2 {
-			return fmt.Errorf("%w: layer %q: lora_a dims %v, lora_b dims %v, want 2 each", ErrShape, p.layer, a, b)
-		}
+		a, b := p.A.Dims, p.B.Dims
 		if a[0] != uint64(li.InFeatures()) || b[1] != uint64(li.OutFeatures()) {
 			return fmt.Errorf("%w: layer %q is %d→%d, lora_a dims %v, lora_b dims %v (want [%d, r], [r, %d])",
 				ErrShape, p.layer, li.InFeatures(), li.OutFeatures(), a, b, li.InFeatures(), li.OutFeatures())
 		}
-		if a[1] != b[0] {
-			return fmt.Errorf("%w: layer %q: lora_a dims %v and lora_b dims %v disagree on r (is lora_a transposed?)", ErrShape, p.layer, a, b)
-		}
-		r := b[0]
-		if r < 1 || r > MaxRank {
-			return fmt.Errorf("%w: layer %q: rank %d outside [1, %d]", ErrRank, p.layer, r, MaxRank)
-		}
-		if meta.rank > 0 && r != uint64(meta.rank) {
-			return fmt.Errorf("%w: layer %q has rank %d, the file's rank key says %d", ErrRank, p.layer, r, meta.rank)
-		}
-		if ll, ok := layers[p.layer].(*LoraLinear[T]); ok && uint64(ll.rank) != r {
-			return fmt.Errorf("%w: layer %q has rank %d in the model, %d in the file", ErrRank, p.layer, ll.rank, r)
+		if ll, ok := layers[p.layer].(*LoraLinear[T]); ok && ll.rank != p.Rank {
+			return fmt.Errorf("%w: layer %q has rank %d in the model, %d in the file", ErrRank, p.layer, ll.rank, p.Rank)
 		}
 	}
 	return nil
@@ -211,7 +168,7 @@ func checkPairs[T tensor.Numeric](pairs []*pair, layers map[string]Layer[T], met
 
 // checkCoverage requires, in a model with LoRA layers, that the file's
 // layers are exactly the LoRA layers.
-func checkCoverage[T tensor.Numeric](m Model[T], pairs []*pair, layers map[string]Layer[T]) error {
+func checkCoverage[T tensor.Numeric](m Model[T], pairs []pair, layers map[string]Layer[T]) error {
 	injected := Adapters(m)
 	if len(injected) == 0 {
 		return nil
@@ -242,15 +199,15 @@ type loadedPair[T tensor.Numeric] struct {
 }
 
 // readPair reads and converts both tensors, refusing non-finite values.
-func readPair[T tensor.Numeric](f *gguf.File, p *pair, meta fileMeta) (loadedPair[T], error) {
-	lp := loadedPair[T]{layer: p.layer, rank: int(p.b.Dims[0]), alpha: float32(meta.alpha), rslora: meta.rslora}
-	if meta.alpha == 0 {
+func readPair[T tensor.Numeric](f *gguf.File, p pair, af *AdapterFile) (loadedPair[T], error) {
+	lp := loadedPair[T]{layer: p.layer, rank: p.Rank, alpha: float32(af.Alpha), rslora: af.RSLoRA}
+	if af.Alpha == 0 {
 		lp.alpha = float32(lp.rank) // llama.cpp: no alpha → scale 1
 	}
 	for _, t := range []struct {
 		info *gguf.TensorInfo
 		dst  *[]T
-	}{{p.a, &lp.a}, {p.b, &lp.b}} {
+	}{{p.A, &lp.a}, {p.B, &lp.b}} {
 		v, err := f.ReadTensorF32(t.info.Name)
 		if err != nil {
 			return lp, fmt.Errorf("%w: tensor %q: %w", ErrFormat, t.info.Name, err)

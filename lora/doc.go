@@ -84,6 +84,11 @@
 // .lora_a/.lora_b, so the published API's tensor names lora.<layer>.weight_a
 // and .weight_b (same bytes, same dims) are read but never written.
 //
+// InspectAdapter holds the file-level rules (keys and their types, tensor
+// names, pairing, tensor types, dims and ranks; SPECS.md §B.1–§B.5) with no
+// model: ReadAdapter, the adapter store and webtune merge all check files
+// with it and add only what needs the model or the base GGUF.
+//
 // Loading into a model without LoRA layers wraps the file's layers with the
 // file's rank and alpha (how a saved adapter is applied to a freshly loaded
 // base); loading into a model with LoRA layers requires the file to cover

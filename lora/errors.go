@@ -25,9 +25,14 @@ var (
 	// not LoRA-wrapped in a model where others are.
 	ErrNotInjected = errors.New("lora: layer is not LoRA-wrapped")
 	// ErrFormat reports a file that is not a LoRA adapter or is malformed:
-	// not GGUF, general.type or adapter.type wrong, a key of the wrong type,
-	// a tensor that is neither half of a pair, a duplicate pair.
+	// not GGUF, a key of the wrong type, a tensor that is neither half of a
+	// pair, a tensor type llama.cpp adapters do not use, a duplicate pair.
 	ErrFormat = errors.New("lora: invalid adapter file")
+	// ErrNotAdapter reports a GGUF file that is not a LoRA adapter at all:
+	// general.type or adapter.type missing, not a STRING, or not "adapter" /
+	// "lora" (a model, a control vector). It wraps ErrFormat, so
+	// errors.Is(err, ErrFormat) holds too.
+	ErrNotAdapter error = &subError{"lora: not a LoRA adapter", ErrFormat}
 	// ErrArchitecture reports an adapter whose general.architecture is not
 	// the model's.
 	ErrArchitecture = errors.New("lora: architecture mismatch")
@@ -45,6 +50,15 @@ var (
 	// same input while dropout is active (the mask would be unknown).
 	ErrState = errors.New("lora: backward without matching forward")
 )
+
+// subError is a sentinel that is also a case of a broader one.
+type subError struct {
+	msg    string
+	parent error
+}
+
+func (e *subError) Error() string { return e.msg }
+func (e *subError) Unwrap() error { return e.parent }
 
 // configErr returns an error wrapping ErrConfig.
 func configErr(format string, args ...any) error {

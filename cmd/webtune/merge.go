@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/lora"
 )
 
 // The merge command: llama.cpp's export-lora. Every base tensor W that an
@@ -75,83 +76,62 @@ type adapterPair struct {
 // adapterFile is a parsed llama.cpp LoRA adapter.
 type adapterFile struct {
 	Arch  string
-	Alpha float32
+	Alpha float32 // adapter.lora.alpha, what export-lora scales by
 	Pairs []adapterPair
 }
 
-// readAdapterFile parses a llama.cpp-convention adapter (SPECS §B.1-§B.4),
-// checking it as llama.cpp's loader does against base (the base model's
-// parsed GGUF): metadata, pairing, base tensors and shapes.
+// readAdapterFile reads a llama.cpp-convention adapter (SPECS §B.1-§B.4):
+// lora.InspectAdapter checks the file itself, then, as llama.cpp's loader
+// does, the adapter is checked against base (the base model's parsed GGUF):
+// the same architecture (lora.ErrArchitecture), every adapted tensor in the
+// base (lora.ErrUnknownLayer) with dims [in, out] that fit A [in, r] and
+// B [r, out] (lora.ErrShape). Norm tensors are skipped, as export-lora does.
 func readAdapterFile(path string, scale float64, base *gguf.File) (*adapterFile, error) {
 	f, fh, err := openGGUF(path)
 	if err != nil {
 		return nil, fmt.Errorf("adapter: %w", err)
 	}
 	defer fh.Close()
-	for key, want := range map[string]string{"general.type": "adapter", "adapter.type": "lora"} {
-		if got, err := f.GetString(key); err != nil || got != want {
-			return nil, fmt.Errorf("adapter %s: expect %s to be %q, got %q (%v)", path, key, want, got, err)
-		}
+	info, err := lora.InspectAdapter(f)
+	if err != nil {
+		return nil, fmt.Errorf("adapter %s: %w", path, err)
 	}
-	af := &adapterFile{}
-	af.Arch, _ = f.GetString("general.architecture")
-	if baseArch, _ := base.GetString("general.architecture"); af.Arch != baseArch {
-		return nil, fmt.Errorf("adapter %s: architecture %q, base model is %q", path, af.Arch, baseArch)
+	if baseArch, _ := base.GetString("general.architecture"); info.Architecture != baseArch {
+		return nil, fmt.Errorf("adapter %s: %w: adapter is %q, base model is %q", path, lora.ErrArchitecture, info.Architecture, baseArch)
 	}
-	if _, ok := f.Value("adapter.lora.alpha"); ok {
-		if af.Alpha, err = f.GetFloat32("adapter.lora.alpha"); err != nil {
+	af := &adapterFile{Arch: info.Architecture, Alpha: info.FileAlpha}
+	for _, lp := range info.Pairs {
+		p, err := readPair(f, base, lp, af.Alpha, scale)
+		if err != nil {
 			return nil, fmt.Errorf("adapter %s: %w", path, err)
 		}
-	}
-	for _, ti := range f.Tensors {
-		switch {
-		case strings.HasSuffix(ti.Name, ".lora_a"):
-			p, err := readPair(f, base, strings.TrimSuffix(ti.Name, ".lora_a"), af.Alpha, scale)
-			if err != nil {
-				return nil, fmt.Errorf("adapter %s: %w", path, err)
-			}
-			af.Pairs = append(af.Pairs, p)
-		case strings.HasSuffix(ti.Name, ".lora_b"):
-			if _, ok := f.Tensor(strings.TrimSuffix(ti.Name, ".lora_b") + ".lora_a"); !ok {
-				return nil, fmt.Errorf("adapter %s: LoRA tensor pair for %q is missing lora_a", path, ti.Name)
-			}
-		case strings.HasSuffix(ti.Name, "_norm.weight"):
-			// skipped by llama.cpp too
-		default:
-			return nil, fmt.Errorf("adapter %s: LoRA tensor %q has unexpected suffix", path, ti.Name)
-		}
+		af.Pairs = append(af.Pairs, p)
 	}
 	return af, nil
 }
 
-// readPair reads <name>.lora_a and .lora_b and checks them against the base
-// tensor name.
-func readPair(f, base *gguf.File, name string, alpha float32, scale float64) (adapterPair, error) {
-	ai, _ := f.Tensor(name + ".lora_a")
-	bi, ok := f.Tensor(name + ".lora_b")
-	if !ok {
-		return adapterPair{}, fmt.Errorf("LoRA tensor pair for %q is missing lora_b", name)
-	}
+// readPair checks an inspected pair against its base tensor and reads it.
+func readPair(f, base *gguf.File, lp lora.AdapterPair, alpha float32, scale float64) (adapterPair, error) {
+	name := lp.Name
 	wi, ok := base.Tensor(name)
 	if !ok {
-		return adapterPair{}, fmt.Errorf("LoRA tensor %q does not exist in base model", name)
+		return adapterPair{}, fmt.Errorf("%w: LoRA tensor %q does not exist in base model (maybe wrong base model?)", lora.ErrUnknownLayer, name)
 	}
 	if name == "token_embd.weight" {
 		return adapterPair{}, fmt.Errorf("LoRA on token_embd.weight is not supported here")
 	}
-	if len(wi.Dims) != 2 || len(ai.Dims) != 2 || len(bi.Dims) != 2 ||
-		wi.Dims[0] != ai.Dims[0] || wi.Dims[1] != bi.Dims[1] || ai.Dims[1] != bi.Dims[0] {
-		return adapterPair{}, fmt.Errorf("tensor %q has incorrect shape: W %v, A %v, B %v", name, wi.Dims, ai.Dims, bi.Dims)
+	if len(wi.Dims) != 2 || wi.Dims[0] != lp.A.Dims[0] || wi.Dims[1] != lp.B.Dims[1] {
+		return adapterPair{}, fmt.Errorf("%w: tensor %q has incorrect shape: W %v, A %v, B %v", lora.ErrShape, name, wi.Dims, lp.A.Dims, lp.B.Dims)
 	}
-	a, err := f.ReadTensorF32(ai.Name)
+	a, err := f.ReadTensorF32(lp.A.Name)
 	if err != nil {
 		return adapterPair{}, err
 	}
-	b, err := f.ReadTensorF32(bi.Name)
+	b, err := f.ReadTensorF32(lp.B.Name)
 	if err != nil {
 		return adapterPair{}, err
 	}
-	p := adapterPair{Base: name, A: a, B: b, Rank: int(bi.Dims[0]), In: int(wi.Dims[0]), Out: int(wi.Dims[1]), EffScale: scale}
+	p := adapterPair{Base: name, A: a, B: b, Rank: lp.Rank, In: int(wi.Dims[0]), Out: int(wi.Dims[1]), EffScale: scale}
 	if alpha != 0 {
 		p.EffScale = scale * float64(alpha) / float64(p.Rank)
 	}
