@@ -129,6 +129,10 @@ func (a *Assets) serve(w http.ResponseWriter, r *http.Request, name string, f *a
 	hd := w.Header()
 	hd.Set("Content-Type", ctype)
 	hd.Set("X-Content-Type-Options", "nosniff")
+	// cross-origin isolation: SharedArrayBuffer for data-parallel training
+	// across Web Workers
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Cross-Origin-Embedder-Policy", "require-corp")
 	if hashedRE.MatchString(path.Base(name)) {
 		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {

@@ -58,6 +58,9 @@ func TestAssets(t *testing.T) {
 			if got := w.Header().Get("Cache-Control"); got != tc.cache {
 				t.Errorf("Cache-Control %q, want %q", got, tc.cache)
 			}
+			if w.Header().Get("Cross-Origin-Opener-Policy") != "same-origin" || w.Header().Get("Cross-Origin-Embedder-Policy") != "require-corp" {
+				t.Errorf("not cross-origin isolated: %v", w.Header())
+			}
 			tag := w.Header().Get("ETag")
 			if tag == "" {
 				t.Fatal("no ETag")

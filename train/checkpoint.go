@@ -40,7 +40,9 @@ type state[T tensor.Numeric] struct {
 }
 
 // Checkpoint writes the run's state to w: trainable parameters, AdamW step
-// and moments, data position, counters and losses so far.
+// and moments, data position, counters and losses so far. After a step
+// that went back (see Step) it holds the step the run went back to, as a
+// checkpoint written right after that step would (Elapsed excepted).
 func (r *Run[T]) Checkpoint(w io.Writer) error {
 	c := r.cfg
 	s := state[T]{Version: checkpointVersion, SeqLen: c.SeqLen, Stride: c.Stride, Batch: c.Batch,
@@ -62,7 +64,11 @@ func (r *Run[T]) Checkpoint(w io.Writer) error {
 // for the same data, geometry, seed and trainable parameters (names and
 // shapes); otherwise it returns an error wrapping ErrCheckpoint and leaves
 // the run unchanged. Steps and the learning-rate schedule come from the
-// run's own Config, so a run may be extended.
+// run's own Config, so a run may be extended, or resumed with a lower
+// learning rate after it diverged. A restored run cannot undo the update of
+// the checkpoint's last step (the state before it is not in the checkpoint):
+// if its first step measures a bad loss or gradient it stays at the
+// checkpoint's step.
 func (r *Run[T]) Restore(rd io.Reader) error {
 	var s state[T]
 	if err := gob.NewDecoder(rd).Decode(&s); err != nil {
@@ -78,6 +84,7 @@ func (r *Run[T]) Restore(rd io.Reader) error {
 	r.step, r.pos, r.tokens, r.elapsed = s.Step, s.Pos, s.Tokens, s.Elapsed
 	r.losses, r.evals = s.Losses, s.Evals
 	r.session, r.sessionN = 0, 0
+	r.undo = false // the state before the checkpoint's last update is not in it
 	return nil
 }
 

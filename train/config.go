@@ -9,9 +9,20 @@ import (
 // Sentinel errors of this package; test them with errors.Is.
 var (
 	// ErrNonFinite reports a step whose loss or gradient norm is NaN or
-	// infinite. The step was not applied: the parameters are those of the
-	// last good step.
+	// infinite, or whose update made a parameter or the held-out loss
+	// non-finite. The step was not applied, and the update that produced
+	// the parameters it measured was undone when possible: the run is back
+	// at a step whose parameters measured a finite loss (StepsDone says
+	// which; the error text too). Lower the learning rate.
 	ErrNonFinite = errors.New("train: non-finite loss or gradient")
+	// ErrDiverged reports silent divergence: a step whose gradient is
+	// exactly 0 on every trainable parameter while the loss is finite and
+	// above ZeroGradLoss (activations overflowed float32, so nothing can be
+	// learned any more). It is handled like ErrNonFinite: the step was not
+	// applied and the previous update was undone when possible. Lower the
+	// learning rate or the LoRA alpha. Callers that stop on ErrNonFinite
+	// should stop on ErrDiverged the same way.
+	ErrDiverged = errors.New("train: training diverged")
 	// ErrConfig reports an invalid configuration or data too short to train on.
 	ErrConfig = errors.New("train: bad config")
 	// ErrCheckpoint reports a checkpoint that is malformed or does not match

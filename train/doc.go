@@ -15,9 +15,18 @@
 //	lr(s) = MinLR + ½(LR−MinLR)(1+cos(π·(s−Warmup)/(Steps−Warmup)))   after
 //	AdamW(lr) on the trainable parameters
 //
-// A step whose loss or gradient norm is not finite is not applied: Step
-// returns an error wrapping ErrNonFinite and the parameters stay those of
-// the last good step (save them as the adapter).
+// Divergence stops a run with an error and leaves it at the last good step
+// (save its parameters as the adapter; a checkpoint resumes from there, for
+// example with a lower learning rate). A step whose loss or gradient norm is
+// not finite returns an error wrapping ErrNonFinite; one whose gradient is
+// exactly 0 at a non-zero loss (silent divergence: float32 activations
+// overflowed, the loss stays finite and nothing is learned any more) returns
+// ErrDiverged. Either way the step is not applied, and since it condemns the
+// parameters it measured, the update that produced them is undone as well
+// (Step keeps the state before the last update in reused buffers): the run
+// goes back one step, to parameters that measured a finite loss and a
+// non-zero gradient. An update that itself makes a weight or the held-out
+// loss non-finite is undone too (ErrNonFinite).
 //
 // Everything a run depends on is deterministic given Config.Seed: a run
 // restored from a checkpoint (Run.Checkpoint / Run.Restore: parameters,

@@ -49,8 +49,16 @@ type Run[T tensor.Numeric] struct {
 	m      Model[T]
 	params []*nn.Parameter[T]
 	opt    *nn.AdamW[T]
-	backup [][3][]T // per parameter: value, m, v before the current update (saveState)
+	backup [][3][]T // per parameter: value, m, v before the latest update (saveState)
 	data   *Dataset
+
+	// undo says that backup holds the state before the update of step
+	// r.step, the last step done (its optimizer step count and data
+	// position are undoOpt and undoPos), so that step can be undone when
+	// the next one measures its parameters bad (see rollback).
+	undo    bool
+	undoOpt int
+	undoPos cursor
 
 	step     int    // steps done
 	pos      cursor // next training window
@@ -62,6 +70,10 @@ type Run[T tensor.Numeric] struct {
 	evals    []EvalPoint
 
 	in, tg [][]int // [Batch][SeqLen] scratch
+
+	// data-parallel replicas (SetReplica); replicas ≤ 1 trains alone
+	replica, replicas int
+	allReduce         AllReduce[T]
 }
 
 // EvalPoint is one held-out evaluation.
@@ -135,8 +147,39 @@ func (r *Run[T]) Run(ctx context.Context) error {
 // backward, clipping, the scheduled learning rate, AdamW; then an
 // evaluation when due. It returns ErrDone after the last step. A cancelled
 // ctx or a failed micro-batch leaves the run as before the call (the step
-// is redone by the next call); a non-finite loss or gradient returns an
-// error wrapping ErrNonFinite, without applying the update.
+// is redone by the next call).
+//
+// Step guards against divergence; every guard returns an error and leaves
+// the run, where it can, at a step whose parameters measured a finite loss
+// and gradient (no update was applied on top of them):
+//
+//   - A loss or gradient norm that is NaN or infinite returns an error
+//     wrapping ErrNonFinite. Such a measurement condemns the parameters
+//     it was made on, which the previous step's update produced (a finite
+//     update can still send the next forward pass to Inf), so that update
+//     is undone too: the run goes back one step (parameters, AdamW
+//     moments and step count, data position, token count, losses and an
+//     evaluation of that step), to the parameters on which the previous
+//     step measured a finite loss. StepsDone tells where the run now is;
+//     a Checkpoint written then resumes from there.
+//   - A gradient norm of exactly 0 with a loss above ZeroGradLoss returns
+//     an error wrapping ErrDiverged, undoing the previous update in the
+//     same way. This is silent divergence: activations overflowed float32
+//     (RMSNorm squares in float32, as llama.cpp does), the normalised
+//     output is 0, and every gradient with it, while the loss stays finite
+//     (about ln V). A healthy run never gets there: in LoRA, B = 0 at the
+//     first step makes dA = 0 but not dB; an exactly zero gradient on a
+//     trainable model needs a softmax saturated to the one-hot targets,
+//     whose loss is then 0 in float32 (at most ZeroGradLoss), which is not
+//     an error (there is nothing left to learn).
+//   - An update that makes a parameter NaN or infinite, or the held-out
+//     loss of an evaluation due at this step non-finite, is undone and
+//     returns an error wrapping ErrNonFinite; the run stays at the
+//     previous step.
+//
+// Only the update of the last step done can be undone (its state is kept
+// in buffers reused from step to step): after Restore, or when the first
+// step measures a bad state, the run stays where it is and the error says so.
 func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
 	if r.Done() {
 		return Progress{}, ErrDone
@@ -151,16 +194,34 @@ func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
 			return Progress{}, err
 		}
 		pos = r.data.batch(pos, r.in, r.tg)
-		l, err := r.m.ForwardBackward(ctx, r.in, r.tg, 1/float64(c.GradAccum))
+		in, tg, share := r.shard(r.in, r.tg)
+		if len(in) == 0 {
+			continue // a replica with no row of this micro-batch
+		}
+		w := share / float64(c.GradAccum)
+		l, err := r.m.ForwardBackward(ctx, in, tg, w)
 		if err != nil {
 			return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
 		}
-		loss += l / float64(c.GradAccum)
+		loss += l * w
+	}
+	if r.allReduce != nil {
+		// before any check, so that every replica sees the same sums and
+		// decides alike
+		var err error
+		if loss, err = r.allReduce(ctx, loss, r.params); err != nil {
+			return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
+		}
 	}
 	norm := gradNorm(r.params)
-	if bad(loss) || bad(norm) {
-		return Progress{}, fmt.Errorf("%w: step %d: loss %g, gradient norm %g; parameters kept from step %d",
-			ErrNonFinite, r.step+1, loss, norm, r.step)
+	switch {
+	case bad(loss) || bad(norm):
+		return Progress{}, r.measuredBad(ErrNonFinite, fmt.Sprintf("loss %.5g, gradient norm %.5g", loss, norm), "",
+			"try a lower learning rate")
+	case norm == 0 && loss > ZeroGradLoss:
+		return Progress{}, r.measuredBad(ErrDiverged, fmt.Sprintf("a gradient of exactly 0 at loss %.5g", loss),
+			"activations overflowed float32 and training can learn nothing more",
+			"try a lower learning rate or, for LoRA, a lower alpha")
 	}
 	if c.ClipNorm > 0 {
 		nn.ClipGradNorm(r.params, c.ClipNorm)
@@ -168,26 +229,35 @@ func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
 	lr := c.LRAt(r.step)
 	r.opt.SetLR(lr)
 	// A finite gradient can still overflow the weights (an absurd learning
-	// rate): keep what the step may change, so such an update is undone.
+	// rate): keep what the step may change, so such an update is undone —
+	// now, or by the next step if these parameters measure a bad loss.
 	saved := r.saveState()
+	r.undo = false // backup no longer holds the state before step r.step's update
 	if err := r.opt.Step(ctx, r.params); err != nil {
 		r.restoreState(saved)
 		return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
 	}
 	if p := firstNonFinite(r.params); p != "" {
 		r.restoreState(saved)
-		return Progress{}, fmt.Errorf("%w: step %d: the update made parameter %q non-finite (learning rate %g too high?); parameters kept from step %d",
-			ErrNonFinite, r.step+1, p, lr, r.step)
+		return Progress{}, fmt.Errorf("%w: step %d: its update made parameter %q non-finite (learning rate %g too high?), so it was undone: the run stays at step %d, whose parameters measured a finite loss (%.5g) at step %d; try a lower learning rate",
+			ErrNonFinite, r.step+1, p, lr, r.step, loss, r.step+1)
 	}
+	r.undo, r.undoOpt, r.undoPos = true, saved, r.pos
 	r.step++
 	r.pos = pos
-	r.tokens += int64(c.GradAccum * c.Batch * c.SeqLen)
+	r.tokens += r.stepTokens()
 	r.losses = append(r.losses, loss)
 	ev := math.NaN()
 	if r.data.EvalWindows() > 0 && (r.step == c.Steps || (c.EvalEvery > 0 && r.step%c.EvalEvery == 0)) {
 		var err error
 		if ev, err = r.Evaluate(ctx); err != nil {
 			return Progress{}, err
+		}
+		if bad(ev) {
+			s := r.step
+			r.rollback()
+			return Progress{}, fmt.Errorf("%w: step %d: its update made the held-out loss %g, so it was undone: the run is back at step %d, whose parameters measured a finite loss (%.5g) at step %d; try a lower learning rate",
+				ErrNonFinite, s, ev, r.step, loss, s)
 		}
 		r.evals = append(r.evals, EvalPoint{Step: r.step, Loss: ev})
 	}
@@ -200,6 +270,59 @@ func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
 		r.OnProgress(p)
 	}
 	return p, nil
+}
+
+// ZeroGradLoss is the loss (nats/token) at or below which a gradient of
+// exactly 0 means a fully learned batch rather than divergence (see Step).
+const ZeroGradLoss = 1e-6
+
+// measuredBad returns the error (wrapping sentinel) of a step that measured
+// what on the current parameters (why: what that means, or ""), after
+// undoing the update that produced them when it can (rollback).
+func (r *Run[T]) measuredBad(sentinel error, what, why, advice string) error {
+	s, on := r.step+1, r.step
+	if why != "" {
+		why = ": " + why
+	}
+	switch {
+	case on == 0:
+		return fmt.Errorf("%w: step %d measured %s on the initial parameters%s; nothing was updated (the model as given does this on the training data)",
+			sentinel, s, what, why)
+	case !r.undo || len(r.losses) == 0:
+		return fmt.Errorf("%w: step %d measured %s on the parameters after step %d%s; parameters kept from step %d (the state before its update is not kept: the run was restored from a checkpoint of that step, or already went back); %s",
+			sentinel, s, what, on, why, on, advice)
+	}
+	prev := r.losses[len(r.losses)-1] // measured by step on, on the parameters before its update
+	r.rollback()
+	return fmt.Errorf("%w: step %d measured %s on the parameters after step %d%s, so step %d's update was undone: the run is back at step %d (parameters, optimizer state, data position, losses), whose parameters measured a finite loss (%.5g) and gradient at step %d; %s",
+		sentinel, s, what, on, why, on, r.step, prev, on, advice)
+}
+
+// rollback undoes the last step done — its update, the optimizer's moments
+// and step count, the data position, the token count, its loss and its
+// evaluation — when its state was kept, and reports whether it did. The run
+// is then exactly as after the step before (Elapsed excepted), so a
+// Checkpoint written next resumes from there.
+func (r *Run[T]) rollback() bool {
+	if !r.undo || r.step == 0 || len(r.losses) == 0 {
+		return false
+	}
+	r.restoreState(r.undoOpt)
+	r.undo = false
+	r.step--
+	r.pos = r.undoPos
+	r.tokens -= r.stepTokens()
+	r.losses = r.losses[:len(r.losses)-1]
+	if n := len(r.evals); n > 0 && r.evals[n-1].Step > r.step {
+		r.evals = r.evals[:n-1]
+	}
+	return true
+}
+
+// stepTokens is the number of training tokens of one step.
+func (r *Run[T]) stepTokens() int64 {
+	c := r.cfg
+	return int64(c.GradAccum * c.Batch * c.SeqLen)
 }
 
 // progress builds the event of the step just done.
@@ -266,8 +389,9 @@ func (r *Run[T]) saveState() int {
 	return r.opt.StepCount()
 }
 
-// restoreState undoes an optimizer step from the copies of saveState. It
-// runs only when a step fails, so rebuilding the optimizer state is fine.
+// restoreState undoes an optimizer step from the copies of saveState
+// (step is the optimizer's step count they go with). It runs only when a
+// step fails, so rebuilding the optimizer state is fine.
 func (r *Run[T]) restoreState(step int) {
 	ms := make(map[string][2][]T, len(r.params))
 	for i, p := range r.params {

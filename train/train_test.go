@@ -243,12 +243,17 @@ func TestRestoreRefusesOtherRun(t *testing.T) {
 	}
 }
 
-func TestNonFiniteStopsAndKeepsParameters(t *testing.T) {
+// TestNonFiniteStopsAndGoesBack: a NaN loss condemns the parameters it was
+// measured on, so the update that made them is undone too: after step 1 a
+// poisoned embedding makes step 2 fail, and the run is back at step 0 with
+// the initial parameters (the poisoned row is trainable, so restored too).
+func TestNonFiniteStopsAndGoesBack(t *testing.T) {
 	m := fullModel(t, 4)
 	r, err := New[float32](m, Tokenize(byteTokenizer(t), sampleText), Config{SeqLen: 16, Batch: 2, Steps: 5, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := snapshot(r)
 	if _, err := r.Step(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -258,18 +263,20 @@ func TestNonFiniteStopsAndKeepsParameters(t *testing.T) {
 	for i := 0; i < C; i++ {
 		emb[1*C+i] = float32(math.Inf(1))
 	}
-	before := snapshot(r)
 	_, err = r.Step(context.Background())
 	if !errors.Is(err, ErrNonFinite) {
 		t.Fatalf("err %v, want ErrNonFinite", err)
 	}
-	if r.StepsDone() != 1 {
-		t.Fatalf("steps done %d after the failed step, want 1", r.StepsDone())
+	if r.StepsDone() != 0 || len(r.Losses()) != 0 {
+		t.Fatalf("steps done %d, losses %v after the failed step, want 0", r.StepsDone(), r.Losses())
+	}
+	if step, ms := r.opt.State(); step != 0 || len(ms) != 0 {
+		t.Fatalf("optimizer at step %d with %d moments, want the initial state", step, len(ms))
 	}
 	after := snapshot(r)
 	for i := range before {
 		if !sameBits(before[i], after[i]) {
-			t.Fatalf("parameter %d changed by a non-finite step", i)
+			t.Fatalf("parameter %d is not back to its initial value", i)
 		}
 	}
 }

@@ -381,17 +381,11 @@ function onProgress(p) {
   $("progress").value = p.step;
   const ev = p.evalLoss !== null && p.evalLoss !== undefined ? ` · eval ${p.evalLoss.toFixed(3)}` : "";
   $("progress-text").textContent =
-    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s · ETA ${clock(p.etaSec)}`;
+    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${onWorkers()} · ETA ${clock(p.etaSec)}`;
   document.body.dataset.step = String(p.step);
   addPoint(p);
   if (Date.now() - lastMemory > 1000) updateMemory();
   if (!Number.isFinite(p.loss)) showError("The loss is not a number: training is diverging. Stop and lower the learning rate.");
-  // A gradient of exactly zero after the first step means the activations
-  // overflowed (the loss is stuck and nothing more is learned): stop.
-  if (p.step > 1 && p.gradNorm === 0 && app.run && !app.run.diverged) {
-    app.run.diverged = true;
-    app.run.stop().catch(() => {});
-  }
   if (p.step % CHECKPOINT_EVERY === 0 && p.step < p.steps) saveCheckpoint(p);
 }
 
@@ -405,22 +399,22 @@ function attachRun(run) {
     app.run = null;
     app.paused = false;
     const last = run.last;
-    if (res.state === "done" && !run.diverged) {
+    if (res.state === "done") {
       setStatus("done");
       $("progress-text").textContent += " · finished.";
       await idbDelete("current").catch(() => {});
       await idbDelete("model").catch(() => {});
     } else if (res.state === "error") {
+      // a diverging run goes back to its last good step: show that one
+      const h = res.history;
       setStatus("error");
       showError(res.error);
-      await saveCheckpoint(last);
-    } else if (run.diverged) {
-      setStatus("error");
-      showError(
-        `Training stopped at step ${last?.step ?? 0}: it diverged (the model's values overflowed and it stopped learning). ` +
-          "Lower the learning rate or alpha and train again.",
-      );
-      await saveCheckpoint(last);
+      if (h) {
+        resetChart(h);
+        $("progress").value = h.step;
+        document.body.dataset.step = String(h.step);
+      }
+      await saveCheckpoint(h ? { step: h.step, steps: h.steps } : last);
     } else {
       setStatus("idle");
       $("progress-text").textContent = `Stopped at step ${last?.step ?? 0}. The adapter keeps what was learned; Train starts a new run.`;
@@ -653,6 +647,12 @@ function wire() {
     const f = e.dataTransfer?.files?.[0];
     if (f && !app.run) guarded(() => openModelFile(f));
   });
+}
+
+// onWorkers says how many Web Workers train the current run, when more than one.
+function onWorkers() {
+  const w = app.run?.config?.workers ?? 1;
+  return w > 1 ? ` on ${w} workers` : "";
 }
 
 // startEngine starts the worker; when it dies (out of memory) the page

@@ -11,6 +11,15 @@
 // Results that are Go-made objects with methods (a model, a run, a
 // sequential model) stay here and cross as {handle, kind, props}; bulk data
 // (Uint8Array, Float32Array) is transferred, not copied.
+//
+// Data-parallel training: with {replicas: n} in init this worker (the
+// primary) starts n replicas, copies of itself, and mirrors onto them every
+// call that changes a model (loadModel, injectLoRA, loadAdapter, restore,
+// release). train then starts the same run in every worker, each on its
+// share of the batch; the Go side sums the gradients through a
+// SharedArrayBuffer (wasm/bridge/replica.go), so all workers stay
+// identical. Only the primary answers the page; a replica that fails is
+// dropped and the next run trains without it.
 import "./wasm_exec.js";
 
 const handles = new Map(); // handle → JS object made by the Go side
@@ -68,8 +77,81 @@ function wrap(value, handle) {
   return { handle, kind: kindOf(value), methods, props };
 }
 
-async function init(wasmURL) {
-  if (instance) return { version: self.webtune.version };
+// The replicas (primary only): {worker, request, models: Map(primary model
+// handle → replica handle), alive}.
+const replicas = [];
+// A replica's shared buffer while its run loop is on (replica only): if the
+// Go program dies, the others must stop waiting for it.
+let replicaLink = null;
+const mirrored = new Set(["injectLoRA", "loadAdapter", "restore"]);
+// Models larger than this are not copied into the replicas (memory).
+const maxReplicatedModel = 256 << 20;
+
+function endReplicaLink() {
+  if (!replicaLink) return;
+  const ctrl = new Int32Array(replicaLink.sab, 0, 16);
+  Atomics.compareExchange(ctrl, 2, 0, replicaLink.index + 1);
+  Atomics.notify(ctrl, 1);
+}
+
+// startReplica starts one replica worker and its wasm instance.
+async function startReplica(wasmURL, i) {
+  const worker = new Worker(new URL(import.meta.url), { type: "module", name: `webtune-replica-${i}` });
+  const pending = new Map();
+  let nextId = 1;
+  const rep = { worker, models: new Map(), alive: true };
+  const drop = (why) => {
+    if (!rep.alive) return;
+    rep.alive = false;
+    console.warn(`webtune: training worker ${i} dropped: ${why}`);
+    for (const p of pending.values()) p.reject(new Error(why));
+    pending.clear();
+    worker.terminate();
+  };
+  worker.onmessage = (ev) => {
+    const m = ev.data;
+    if (m.event === "exit") return drop(m.data?.message ?? "its Go program exited");
+    if (m.event === "done" && m.data?.state === "error" && !/another training worker ended/.test(m.data.error ?? "")) {
+      console.warn(`webtune: training worker ${i}: ${m.data.error}`);
+    }
+    if (m.event) return;
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.ok) p.resolve(m.value);
+    else p.reject(Object.assign(new Error(m.error.message), m.error));
+  };
+  worker.onerror = (ev) => {
+    ev.preventDefault(); // a replica's failure is handled here, not the page's
+    drop(ev.message ?? "worker error");
+  };
+  rep.request = (msg) => {
+    if (!rep.alive) return Promise.reject(new Error("worker dropped"));
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...msg, id });
+    });
+  };
+  rep.drop = drop;
+  await rep.request({ op: "init", wasmURL });
+  return rep;
+}
+
+// mirror runs a model call on every replica that holds a copy of the model
+// (primary handle h); a replica whose call fails is dropped.
+async function mirror(h, method, args) {
+  await Promise.all(replicas.filter((r) => r.alive && r.models.has(h)).map(async (r) => {
+    try {
+      await r.request({ op: "call", handle: r.models.get(h), method, args });
+    } catch (e) {
+      r.drop(`${method}: ${e.message}`);
+    }
+  }));
+}
+
+async function init(wasmURL, nReplicas = 0) {
+  if (instance) return { version: self.webtune.version, workers: 1 + replicas.filter((r) => r.alive).length };
   const ready = new Promise((resolve) => {
     self.__webtuneReady = resolve;
   });
@@ -92,12 +174,18 @@ async function init(wasmURL) {
   // The Go program only ends on a fatal error (out of memory): tell the page,
   // which starts a new worker.
   go.run(instance).then(
-    () => post({ event: "exit", data: { message: "the Go runtime exited" } }),
-    (e) => post({ event: "exit", data: { message: String(e?.message ?? e) } }),
+    () => { endReplicaLink(); post({ event: "exit", data: { message: "the Go runtime exited" } }); },
+    (e) => { endReplicaLink(); post({ event: "exit", data: { message: String(e?.message ?? e) } }); },
   );
   const api = await ready;
   handles.set(0, api);
-  return { version: api.version, engine: typeof api.engine === "function" ? await api.engine() : undefined };
+  const started = await Promise.allSettled(Array.from({ length: Math.max(0, nReplicas | 0) }, (_, i) => startReplica(wasmURL, i + 1)));
+  for (const r of started) {
+    if (r.status === "fulfilled") replicas.push(r.value);
+    else console.warn(`webtune: a training worker did not start: ${r.reason?.message ?? r.reason}`);
+  }
+  return { version: api.version, engine: typeof api.engine === "function" ? await api.engine() : undefined,
+    workers: 1 + replicas.length };
 }
 
 async function call(handle, method, args) {
@@ -110,13 +198,54 @@ async function call(handle, method, args) {
     runHandle = nextHandle++;
     const opts = { ...(args[0] ?? {}) };
     opts.onProgress = (p) => post({ event: "progress", handle: runHandle, data: p });
+    const live = replicas.filter((r) => r.alive && r.models.has(handle));
+    if (opts.replica) {
+      // this worker is a replica: remember the buffer, so that the others
+      // stop waiting if this Go program dies or the run does not start
+      replicaLink = opts.replica;
+    } else if (live.length > 0) {
+      const plain = { ...(args[0] ?? {}) };
+      delete plain.onProgress;
+      opts.replicas = live.length;
+      // called by the Go side, before its run loop starts
+      opts.startReplicas = (sab, count) => {
+        live.forEach((r, i) => {
+          r.request({ op: "call", handle: r.models.get(handle), method: "train",
+            args: [{ ...plain, replica: { sab, index: i + 1, count } }] })
+            .catch((e) => r.drop(`train: ${e.message}`));
+        });
+      };
+    }
     args = [opts, ...args.slice(1)];
   }
   if (method === "memory") {
     const m = await target.memory(...args);
     return { plain: { ...m, wasmMemory: instance.exports.mem.buffer.byteLength } };
   }
-  const value = await target[method](...args);
+  if (handle === 0 && method === "loadModel") {
+    const [src, opts] = args;
+    const copies = src === "builtin" || (src?.byteLength ?? Infinity) <= maxReplicatedModel
+      ? replicas.filter((r) => r.alive) : [];
+    const [value, ...reps] = await Promise.all([target.loadModel(...args),
+      ...copies.map((r) => r.request({ op: "call", handle: 0, method, args: [src, opts] }).catch((e) => e))]);
+    const w = wrap(value);
+    copies.forEach((r, i) => {
+      if (reps[i] instanceof Error) r.drop(`loadModel: ${reps[i].message}`);
+      else if (w.handle) r.models.set(w.handle, reps[i].handle);
+    });
+    return w;
+  }
+  let value;
+  try {
+    value = await target[method](...args);
+  } catch (e) {
+    if (method === "train" && replicaLink) {
+      endReplicaLink();
+      replicaLink = null;
+    }
+    throw e;
+  }
+  if (mirrored.has(method)) await mirror(handle, method, args);
   return wrap(value, runHandle);
 }
 
@@ -124,13 +253,25 @@ self.onmessage = async (ev) => {
   const { id, op } = ev.data;
   try {
     let value;
-    if (op === "init") value = { plain: await init(ev.data.wasmURL) };
+    if (op === "init") value = { plain: await init(ev.data.wasmURL, ev.data.replicas) };
     else if (op === "call") value = await call(ev.data.handle, ev.data.method, ev.data.args ?? []);
     else if (op === "release") {
       const obj = handles.get(ev.data.handle);
       handles.delete(ev.data.handle);
+      for (const r of replicas) {
+        if (!r.alive || !r.models.has(ev.data.handle)) continue;
+        r.request({ op: "release", handle: r.models.get(ev.data.handle) }).catch(() => {});
+        r.models.delete(ev.data.handle);
+      }
       if (obj && typeof obj.dispose === "function") await obj.dispose();
       value = { plain: obj !== undefined };
+    }
+    else if (op === "exitReplica") {
+      // tests: end replica i's Go program as an out-of-memory error would
+      const r = replicas[ev.data.index - 1];
+      if (!r?.alive) throw new Error(`webtune worker: no replica ${ev.data.index}`);
+      r.request({ op: "call", handle: 0, method: "_exit", args: [] }).catch(() => {});
+      value = { plain: true };
     }
     else throw new Error(`webtune worker: unknown op ${op}`);
     post({ id, ok: true, value }, transferables(value.plain));

@@ -15,6 +15,12 @@ export interface LoadOptions {
   wasmURL?: string | URL;
   /** URL of trainer.worker.js (default: next to webtune.js). */
   workerURL?: string | URL;
+  /**
+   * Web Workers that train together, data-parallel, each with its own copy of the
+   * model (default WebTune.defaultWorkers(): every core up to 4 when the page is
+   * cross-origin isolated, else 1). Models over 256 MB train on one worker.
+   */
+  workers?: number;
 }
 
 export interface Memory {
@@ -30,6 +36,10 @@ export class WebTune {
   static default: WebTune | null;
   /** Starts a worker and a wasm instance. */
   static load(opts?: LoadOptions): Promise<WebTune>;
+  /** Every core up to 4 on a cross-origin isolated page (SharedArrayBuffer), else 1. */
+  static defaultWorkers(): number;
+  /** How many workers started (1 = training on one worker). */
+  readonly workers: number;
   /** The tensor path on the default instance. */
   static sequential(opts: SequentialOptions): Promise<SequentialModel>;
   readonly version: string;
@@ -150,7 +160,7 @@ export interface RunResult {
 }
 
 export class Run {
-  readonly config: { steps: number; seqLen: number; batch: number; gradAccum: number; lr: number; warmup: number; evalEvery: number };
+  readonly config: { steps: number; seqLen: number; batch: number; gradAccum: number; lr: number; warmup: number; evalEvery: number; /** Web Workers training this run together (1 = one). */ workers: number };
   /** Resolves when the run ends. */
   readonly done: Promise<RunResult>;
   /** The last progress report. */

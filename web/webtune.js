@@ -106,22 +106,40 @@ export class WebTune {
   /** default is the instance of the last WebTune.load, used by the static helpers. */
   static default = null;
 
-  constructor(conn, version) {
+  constructor(conn, version, workers = 1) {
     this.conn = conn;
     this.version = version;
+    /** workers is how many Web Workers train together (data-parallel; 1 = no replicas). */
+    this.workers = workers;
   }
 
   /**
-   * load starts the worker and the wasm instance.
-   * @param {{wasmURL?: string|URL, workerURL?: string|URL}} [opts]
+   * defaultWorkers is how many workers load() starts when not told: every
+   * core up to 4 on a cross-origin isolated page (SharedArrayBuffer is
+   * needed to sum the gradients), else 1.
+   */
+  static defaultWorkers() {
+    if (!globalThis.crossOriginIsolated || typeof SharedArrayBuffer !== "function") return 1;
+    return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+  }
+
+  /**
+   * load starts the worker and the wasm instance. With workers > 1 (and a
+   * cross-origin isolated page) training runs data-parallel on that many
+   * workers, each with its own copy of the model; results match one worker
+   * within float rounding.
+   * @param {{wasmURL?: string|URL, workerURL?: string|URL, workers?: number}} [opts]
    */
   static async load(opts = {}) {
     const wasmURL = new URL(opts.wasmURL ?? "webtune.wasm", opts.wasmURL ? location.href : moduleURL).href;
     const workerURL = new URL(opts.workerURL ?? "trainer.worker.js", moduleURL);
     const worker = new Worker(workerURL, { type: "module", name: "webtune" });
     const conn = new Connection(worker);
-    const { version } = (await conn.request({ op: "init", wasmURL })).plain;
-    const wt = new WebTune(conn, version);
+    let workers = Math.floor(opts.workers ?? WebTune.defaultWorkers());
+    if (!(workers >= 1)) workers = 1;
+    if (!globalThis.crossOriginIsolated) workers = 1;
+    const init = (await conn.request({ op: "init", wasmURL, replicas: workers - 1 })).plain;
+    const wt = new WebTune(conn, init.version, init.workers ?? 1);
     WebTune.default = wt;
     return wt;
   }
@@ -172,6 +190,11 @@ export class WebTune {
   /** _exit ends the Go program as a fatal error would (tests: onExit fires, calls reject). */
   _exit() {
     return this.conn.call(0, "_exit");
+  }
+
+  /** _exitReplica ends training worker i's engine as running out of memory would (tests: the run stops, the next trains without it). */
+  _exitReplica(i) {
+    return this.conn.request({ op: "exitReplica", index: i });
   }
 
   /** terminate ends the worker and frees all its memory. */

@@ -212,5 +212,9 @@ func serveFile(w http.ResponseWriter, r *http.Request, p string) {
 	h.Set("Content-Type", typ)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
+	// cross-origin isolation: SharedArrayBuffer for data-parallel training
+	// across Web Workers
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Embedder-Policy", "require-corp")
 	http.ServeContent(w, r, filepath.Base(p), st.ModTime(), f)
 }

@@ -84,6 +84,10 @@ func TestServeMIMETypes(t *testing.T) {
 		if got := resp.Header.Get("Content-Type"); got != c.typ {
 			t.Errorf("%s: Content-Type %q, want %q", c.path, got, c.typ)
 		}
+		// cross-origin isolated, so that the page may share memory between workers
+		if resp.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" || resp.Header.Get("Cross-Origin-Embedder-Policy") != "require-corp" {
+			t.Errorf("%s: COOP %q, COEP %q", c.path, resp.Header.Get("Cross-Origin-Opener-Policy"), resp.Header.Get("Cross-Origin-Embedder-Policy"))
+		}
 		if !strings.Contains(string(body), c.body) {
 			t.Errorf("%s: body %q", c.path, body)
 		}

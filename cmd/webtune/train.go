@@ -161,8 +161,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	run.OnProgress = rep.report
 	runErr := trainLoop(ctx, run, f)
 	rep.done()
-	// Whatever happened, the parameters are those of the last good step:
-	// save them, and a checkpoint to resume from.
+	// Whatever happened, the parameters are those of the last good step
+	// (a diverged step takes the run back to one): save them, and a
+	// checkpoint to resume from.
 	if run.StepsDone() > 0 || runErr == nil {
 		if err := saveResult(lm, f); err != nil {
 			return errors.Join(runErr, err)
@@ -172,10 +173,26 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := saveCheckpoint(run, f.ckpt); err != nil {
 		return errors.Join(runErr, err)
 	}
-	if (runErr != nil && !errors.Is(runErr, train.ErrNonFinite)) || (runErr == nil && !run.Done()) {
+	lower := "--lr or --alpha"
+	if f.full {
+		lower = "--lr"
+	}
+	switch {
+	case diverged(runErr) && run.StepsDone() > 0:
+		fmt.Fprintf(stderr, "training diverged; %s holds step %d, the last good one: resume with --resume %s and a lower --lr, or start again with a lower %s\n",
+			f.ckpt, run.StepsDone(), f.ckpt, lower)
+	case diverged(runErr):
+		fmt.Fprintf(stderr, "training diverged with no good step to keep: start again with a lower %s\n", lower)
+	case runErr != nil || !run.Done():
 		fmt.Fprintf(stderr, "stopped; resume with --resume %s\n", f.ckpt)
 	}
 	return runErr
+}
+
+// diverged reports whether err ended a run because training diverged (a
+// non-finite loss, gradient or update, or an all-zero gradient).
+func diverged(err error) bool {
+	return errors.Is(err, train.ErrNonFinite) || errors.Is(err, train.ErrDiverged)
 }
 
 // prepareTrainable makes the trainable parameters: LoRA on the targets, or

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -164,5 +165,37 @@ func TestTrainDocuments(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, tc.msg)
 		}
+	}
+}
+
+// TestTrainDivergence: settings that overflow the activations (alpha 1e6
+// on rank 1, learning rate 1) make every gradient exactly 0 while the loss
+// stays finite. The command fails with train.ErrDiverged, keeps the last
+// good step in the adapter and the checkpoint, and says what to do; the
+// checkpoint resumes with a lower learning rate.
+func TestTrainDivergence(t *testing.T) {
+	model := writeTinyModel(t, gguf.TypeF32, false)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.txt")
+	os.WriteFile(data, []byte(cliText), 0o644)
+	out := filepath.Join(dir, "div.gguf")
+	common := []string{"--model", model, "--data", data, "--out", out, "--rank", "1", "--alpha", "1e6",
+		"--targets", "all-linear", "--steps", "10", "--batch", "2", "--seq-len", "16", "--seed", "1"}
+	var stdout, stderr bytes.Buffer
+	err := runTrain(context.Background(), append(common, "--lr", "1"), &stdout, &stderr)
+	if !errors.Is(err, train.ErrDiverged) {
+		t.Fatalf("err %v, want train.ErrDiverged\n%s", err, stderr.String())
+	}
+	log := stderr.String()
+	if !strings.Contains(err.Error(), "lower alpha") || !strings.Contains(log, "training diverged;") ||
+		!strings.Contains(log, "--resume "+out+".ckpt and a lower --lr") || strings.Contains(log, "stopped;") {
+		t.Fatalf("err %v\n%s", err, log)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("no adapter of the last good step: %v", err)
+	}
+	log = runTrainCLI(t, append(common, "--lr", "1e-3", "--resume", out+".ckpt")...)
+	if !strings.Contains(log, "step 10/10") {
+		t.Fatalf("resumed run:\n%s", log)
 	}
 }

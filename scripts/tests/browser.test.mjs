@@ -82,7 +82,10 @@ test("train on the built-in model, download the adapter, llama.cpp loads it and 
   assert.match(await status(page), /^(training|done)$/);
   const mid = await page.$eval("[data-testid=progress]", (p) => [p.value, p.max]);
   assert.ok(mid[0] >= 2 && mid[1] === 4, `progress ${mid}`);
-  assert.match(await page.textContent("#progress-text"), /Step \d of 4 · loss \d+\.\d+ .*tokens\/s · ETA/);
+  // the page trains on every core (up to 4) and says so
+  const cores = await page.evaluate(() => Math.min(4, navigator.hardwareConcurrency));
+  assert.match(await page.textContent("#progress-text"),
+    cores > 1 ? new RegExp(`Step \\d of 4 · loss \\d+\\.\\d+ .*tokens\\/s on ${cores} workers · ETA`) : /Step \d of 4 · loss \d+\.\d+ .*tokens\/s · ETA/);
   await page.screenshot({ path: path.join(shots, "02-training.png"), fullPage: true });
   await waitStatus(page, "done");
   assert.equal(await page.evaluate(() => document.body.dataset.chartPoints), "4");
@@ -202,7 +205,11 @@ test("training that diverges shows a plain error, keeps the last good adapter an
   assert.match(msg, /loss became NaN or infinite/);
   assert.match(msg, /keeps the last good step/);
   assert.match(msg, /lower learning rate/);
-  assert.equal(await page.evaluate(() => document.body.dataset.step), "1", "only the good step was reported");
+  // the run went back to its last good step (package train undoes the
+  // update that made the next loss NaN): the page shows that step
+  const back = await page.evaluate(() => ({ step: document.body.dataset.step, points: document.body.dataset.chartPoints }));
+  assert.ok(+back.step <= 1, `shown step ${back.step}`);
+  assert.equal(back.points, back.step, "the chart ends at the step kept");
   await page.screenshot({ path: path.join(shots, "09-diverged.png"), fullPage: true });
 
   // the last good adapter is still there and downloadable
@@ -277,6 +284,79 @@ test("reloading mid-run offers to resume from the IndexedDB checkpoint", async (
   await page.screenshot({ path: path.join(shots, "07-resumed.png"), fullPage: true });
   await page.click("[data-testid=stop]");
   await waitStatus(page, "idle");
+  await context.close();
+});
+
+test("data-parallel: two Web Workers train the same run as one, the page is cross-origin isolated", async () => {
+  const { context, page, problems } = await openPage();
+  const r = await page.evaluate(async () => {
+    const { WebTune } = await import("./webtune.js");
+    const text = document.querySelector("[data-testid=training-text]").value.repeat(8);
+    const once = async (workers, qlora) => {
+      const wt = await WebTune.load({ wasmURL: "webtune.wasm", workers });
+      const m = await wt.loadModel("builtin", { qlora });
+      await m.injectLoRA({ rank: 8, alpha: 16, targets: ["all-linear"] });
+      const t0 = performance.now();
+      const run = await m.train({ text, steps: 6, batch: 4, seqLen: 64, lr: 2e-3, evalFraction: 0.1, evalEvery: 3, seed: 2 });
+      const res = await run.done;
+      const ms = performance.now() - t0;
+      const adapter = await m.saveAdapter();
+      const g = await m.generate("The sea", { maxTokens: 1, logprobs: true });
+      // a second run on the same workers: replicas follow restore and resume too
+      const ckpt = await m.checkpoint();
+      await m.restore(ckpt);
+      const run2 = await m.train({ text, steps: 8, batch: 4, seqLen: 64, lr: 2e-3, seed: 3 });
+      const res2 = await run2.done;
+      wt.terminate();
+      return { workers: wt.workers, runWorkers: run.config.workers, state: res.state, error: res.error, history: res.history,
+        state2: res2.state, losses2: res2.history.losses, ms, adapterBytes: adapter.length, logprobs: [...g.logprobs] };
+    };
+    // a replica that dies mid-run (out of memory) ends the run with a plain
+    // error, the model keeps its last step, and the next run trains alone
+    const failure = await (async () => {
+      const wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: 2 });
+      const m = await wt.loadModel("builtin");
+      await m.injectLoRA({ rank: 8, alpha: 16 });
+      let steps = 0;
+      let killed;
+      const run = await m.train({ text, steps: 400, batch: 4, seqLen: 64, seed: 2,
+        onProgress: (p) => { steps = p.step; if (p.step === 3) killed = wt._exitReplica(1); } });
+      const res = await run.done;
+      await killed;
+      const again = await m.train({ text, steps: 2, batch: 4, seqLen: 64, seed: 2 });
+      const res2 = await again.done;
+      wt.terminate();
+      return { state: res.state, error: res.error, step: res.history.step, steps, workers2: again.config.workers, state2: res2.state };
+    })();
+    const one = await once(1, false);
+    const two = await once(2, false);
+    const twoQ = await once(2, true);
+    const oneQ = await once(1, true);
+    return { isolated: globalThis.crossOriginIsolated, cores: navigator.hardwareConcurrency, one, two, oneQ, twoQ, failure };
+  });
+  assert.equal(r.failure.state, "error", "a replica dying stops the run");
+  assert.match(r.failure.error, /one of the training workers stopped .*the next run trains without that worker/);
+  assert.ok(r.failure.step >= 3 && r.failure.step < 400, `kept step ${r.failure.step}`);
+  assert.equal(r.failure.workers2, 1, "the next run trains without the dead worker");
+  assert.equal(r.failure.state2, "done");
+  assert.equal(r.isolated, true, "webtune serve sends COOP/COEP");
+  for (const [name, a, b] of [["LoRA", r.one, r.two], ["QLoRA", r.oneQ, r.twoQ]]) {
+    assert.equal(a.workers, 1);
+    assert.equal(b.workers, 2, `${name}: two workers started`);
+    assert.equal(b.runWorkers, 2, `${name}: the run trained on both`);
+    assert.equal(a.state, "done", a.error);
+    assert.equal(b.state, "done", b.error);
+    assert.equal(b.state2, "done");
+    assert.equal(b.history.losses.length, 6);
+    b.history.losses.forEach((l, i) => assert.ok(Math.abs(l - a.history.losses[i]) < 1e-4 * a.history.losses[i],
+      `${name}: loss[${i}] ${l} with 2 workers, ${a.history.losses[i]} with 1`));
+    b.history.evals.forEach((e, i) => assert.ok(Math.abs(e.loss - a.history.evals[i].loss) < 1e-4 * e.loss, `${name}: eval ${i}`));
+    b.losses2.forEach((l, i) => assert.ok(Math.abs(l - a.losses2[i]) < 1e-4 * l, `${name}: second run loss[${i}]`));
+    b.logprobs.forEach((l, i) => assert.ok(Math.abs(l - a.logprobs[i]) < 1e-3, `${name}: next-token log-prob ${i}`));
+    assert.equal(b.adapterBytes, a.adapterBytes);
+    console.log(`# data-parallel ${name} (built-in model, 6 steps of 4×64 tokens, ${r.cores} cores): 1 worker ${a.ms.toFixed(0)} ms, 2 workers ${b.ms.toFixed(0)} ms`);
+  }
+  assert.deepEqual(problems, []);
   await context.close();
 });
 

@@ -195,6 +195,10 @@ func train(m *core.Model, opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	link, err := replicate(r, opts)
+	if err != nil {
+		return nil, err
+	}
 	var resolve js.Value
 	executor := js.FuncOf(func(_ js.Value, p []js.Value) any { resolve = p[0]; return nil })
 	done := jsPromise.New(executor)
@@ -216,7 +220,8 @@ func train(m *core.Model, opts js.Value) (any, error) {
 		LR        float64 `js:"lr"`
 		Warmup    int     `js:"warmup"`
 		EvalEvery int     `js:"evalEvery"`
-	}{c.Steps, c.SeqLen, c.Batch, c.GradAccum, c.LR, c.Warmup, c.EvalEvery}))
+		Workers   int     `js:"workers"` // Web Workers training together (data-parallel)
+	}{c.Steps, c.SeqLen, c.Batch, c.GradAccum, c.LR, c.Warmup, c.EvalEvery, workers(link)}))
 	go func() {
 		state, err := func() (s core.State, err error) {
 			defer func() {
@@ -230,6 +235,10 @@ func train(m *core.Model, opts js.Value) (any, error) {
 				}
 			})
 		}()
+		if link != nil {
+			link.end()
+			r.SetReplica(0, 1, nil)
+		}
 		res := jsObject.New()
 		res.Set("state", string(state))
 		if err != nil {
@@ -241,6 +250,52 @@ func train(m *core.Model, opts js.Value) (any, error) {
 		resolve.Invoke(res)
 	}()
 	return run, nil
+}
+
+// replicate joins r to the other training workers when opts asks for it:
+// opts.replica = {sab, index, count} makes this worker replica index of
+// count (sent by the primary); opts.replicas = n with
+// opts.startReplicas(sab, count) makes it the primary of n+1 workers: it
+// allocates the shared buffer and hands it to startReplicas before the
+// run loop starts. Without SharedArrayBuffer (a page that is not
+// cross-origin isolated) the primary trains alone. It returns nil when r
+// trains alone.
+func replicate(r *core.Run, opts js.Value) (*replicaLink, error) {
+	if opts.Type() != js.TypeObject {
+		return nil, nil
+	}
+	g := r.TrainableFloats()
+	if rep := opts.Get("replica"); rep.Type() == js.TypeObject {
+		l, err := newReplicaLink(rep.Get("sab"), rep.Get("index").Int(), rep.Get("count").Int(), g)
+		if err != nil {
+			return nil, err
+		}
+		return l, r.SetReplica(l.index, l.count, l.allReduce)
+	}
+	n, start := opts.Get("replicas"), opts.Get("startReplicas")
+	sabType := js.Global().Get("SharedArrayBuffer")
+	if n.Type() != js.TypeNumber || n.Int() < 1 || start.Type() != js.TypeFunction || sabType.Type() != js.TypeFunction {
+		return nil, nil
+	}
+	count := n.Int() + 1
+	sab := sabType.New(replicaBytes(count, g))
+	l, err := newReplicaLink(sab, 0, count, g)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.SetReplica(0, count, l.allReduce); err != nil {
+		return nil, err
+	}
+	start.Invoke(sab, count)
+	return l, nil
+}
+
+// workers is how many workers train with link (1 without).
+func workers(link *replicaLink) int {
+	if link == nil {
+		return 1
+	}
+	return link.count
 }
 
 func panicText(p any) string {

@@ -3,8 +3,10 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/llama"
+	"github.com/webtune/webtune/train"
 )
 
 const text = `The quick brown fox jumps over the lazy dog. A wizard's job is to vex chumps quickly in fog.
@@ -115,6 +118,10 @@ func TestLoadErrorsArePlain(t *testing.T) {
 	}
 	if !strings.Contains(Plain(ErrTooLarge), "too large") || Plain(nil) != "" {
 		t.Error("plain words")
+	}
+	lost := fmt.Errorf("train: step 3: %w: worker 2 of 2", ErrWorkerLost)
+	if p := Plain(lost); !strings.HasPrefix(p, "Training stopped: one of the training workers stopped") || !strings.Contains(p, "worker 2 of 2") {
+		t.Errorf("a lost worker: %q", p)
 	}
 }
 
@@ -272,6 +279,36 @@ func TestNaNLossIsPlain(t *testing.T) {
 	s, err := r.Loop(context.Background(), nil)
 	if s != StateError || !strings.Contains(Plain(err), "NaN") || r.Err() == nil {
 		t.Fatalf("state %s, %v", s, Plain(err))
+	}
+}
+
+// TestDivergenceIsPlain: the page's settings that overflow the activations
+// (rank 1, alpha 1e6, learning rate 1) end the run with an error of its own
+// (train.ErrDiverged), in plain words, at the last good step.
+func TestDivergenceIsPlain(t *testing.T) {
+	m := loadBuiltin(t, false)
+	if _, err := m.InjectLoRA(LoRAOptions{Rank: 1, Alpha: 1e6,
+		Targets: []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Train(withText(TrainOptions{Steps: 20, LR: 1, Batch: 2, SeqLen: 16}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zero []int
+	s, err := r.Loop(context.Background(), func(p Progress) {
+		if p.GradNorm == 0 {
+			zero = append(zero, p.Step)
+		}
+	})
+	if s != StateError || !errors.Is(err, train.ErrDiverged) || len(zero) > 0 {
+		t.Fatalf("state %s, err %v, zero-gradient steps reported %v", s, err, zero)
+	}
+	if msg := Plain(err); !regexp.MustCompile(`diverged.*Lower the learning rate or alpha`).MatchString(msg) {
+		t.Fatalf("plain: %q", msg)
+	}
+	if h := r.History(); h.Step >= 20 || len(h.Losses) != h.Step {
+		t.Fatalf("history %+v", h)
 	}
 }
 

@@ -33,6 +33,10 @@ var ErrNoTokenizer = errors.New("webtune: the model file has no tokenizer")
 // (injecting LoRA, loading an adapter, starting another run).
 var ErrBusy = errors.New("webtune: a training run is in progress")
 
+// ErrWorkerLost reports a data-parallel run stopped because another
+// training worker ended (its engine died, most likely out of memory).
+var ErrWorkerLost = errors.New("webtune: a training worker stopped")
+
 // LoadOptions configure LoadModel.
 type LoadOptions struct {
 	Name  string `js:"name" json:"name"`   // Name names the model in adapter file names ("builtin", the file's base name).

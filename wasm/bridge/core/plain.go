@@ -32,6 +32,8 @@ func Plain(err error) string {
 		lead = "This model file is incomplete or inconsistent."
 	case errors.Is(err, ErrNoTokenizer):
 		lead = "This model file has no tokenizer, so it cannot be trained on text."
+	case errors.Is(err, train.ErrDiverged):
+		lead = "Training stopped: it diverged (the model's values overflowed and it stopped learning). The adapter keeps the last good step. Lower the learning rate or alpha and train again."
 	case errors.Is(err, train.ErrNonFinite):
 		lead = "Training stopped: the loss became NaN or infinite. The adapter keeps the last good step; try a lower learning rate."
 	case errors.Is(err, train.ErrConfig):
@@ -47,6 +49,8 @@ func Plain(err error) string {
 		lead = "None of the chosen layers exists in this model."
 	case errors.Is(err, lora.ErrAlreadyInjected):
 		lead = "The model already has a LoRA adapter; reload the model to change rank or layers."
+	case errors.Is(err, ErrWorkerLost):
+		lead = "Training stopped: one of the training workers stopped (most likely it ran out of memory). The adapter keeps the last step done; the next run trains without that worker."
 	case errors.Is(err, ErrBusy):
 		lead = "Training is running: pause or stop it first."
 	case isOOM(detail):

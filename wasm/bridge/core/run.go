@@ -147,6 +147,19 @@ func (m *Model) newRun(o TrainOptions) (*Run, error) {
 	return &Run{m: m, r: tr, opts: o, state: StateReady, wake: make(chan struct{})}, nil
 }
 
+// SetReplica makes the run one of count data-parallel workers; see
+// train.Run.SetReplica. Call it before Loop; SetReplica(0, 1, nil) makes
+// the run train alone again.
+func (r *Run) SetReplica(index, count int, allReduce train.AllReduce[float32]) error {
+	r.m.mu.Lock()
+	defer r.m.mu.Unlock()
+	return r.r.SetReplica(index, count, allReduce)
+}
+
+// TrainableFloats is the number of trainable values (the gradient floats
+// data-parallel workers sum every step).
+func (r *Run) TrainableFloats() int { return r.r.TrainableFloats() }
+
 // Config returns the run's configuration with defaults filled in.
 func (r *Run) Config() train.Config { return r.r.Config() }
 
