@@ -50,6 +50,7 @@ bench-native:
 bench-browser: deps deps-apt
 	mkdir -p testout
 	node scripts/bench/browser-bench.mjs --out=testout/bench.json
+	node scripts/bench/page-train.mjs --out=testout/page-train.json
 
 bench-wasm:
 	GOOS=js GOARCH=wasm $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec="$(WASM_EXEC)" $(PKGS)
