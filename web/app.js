@@ -381,7 +381,7 @@ function onProgress(p) {
   $("progress").value = p.step;
   const ev = p.evalLoss !== null && p.evalLoss !== undefined ? ` · eval ${p.evalLoss.toFixed(3)}` : "";
   $("progress-text").textContent =
-    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${onWorkers()} · ETA ${clock(p.etaSec)}`;
+    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""} · ETA ${clock(p.etaSec)}`;
   document.body.dataset.step = String(p.step);
   addPoint(p);
   if (Date.now() - lastMemory > 1000) updateMemory();
@@ -647,12 +647,6 @@ function wire() {
     const f = e.dataTransfer?.files?.[0];
     if (f && !app.run) guarded(() => openModelFile(f));
   });
-}
-
-// onWorkers says how many Web Workers train the current run, when more than one.
-function onWorkers() {
-  const w = app.run?.config?.workers ?? 1;
-  return w > 1 ? ` on ${w} workers` : "";
 }
 
 // startEngine starts the worker; when it dies (out of memory) the page

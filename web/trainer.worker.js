@@ -84,8 +84,10 @@ const replicas = [];
 // Go program dies, the others must stop waiting for it.
 let replicaLink = null;
 const mirrored = new Set(["injectLoRA", "loadAdapter", "restore"]);
-// Models larger than this are not copied into the replicas (memory).
-const maxReplicatedModel = 256 << 20;
+// Replicas get a copy of a model only while all the copies (the primary's
+// included) stay within this many bytes of model file: a big model trains
+// on fewer workers, or on one.
+const replicaBudget = 768 << 20;
 
 function endReplicaLink() {
   if (!replicaLink) return;
@@ -224,8 +226,9 @@ async function call(handle, method, args) {
   }
   if (handle === 0 && method === "loadModel") {
     const [src, opts] = args;
-    const copies = src === "builtin" || (src?.byteLength ?? Infinity) <= maxReplicatedModel
-      ? replicas.filter((r) => r.alive) : [];
+    const size = src === "builtin" ? 0 : (src?.byteLength ?? Infinity);
+    const room = size > 0 ? Math.floor(replicaBudget / size) - 1 : Infinity;
+    const copies = replicas.filter((r) => r.alive).slice(0, Math.max(0, room));
     const [value, ...reps] = await Promise.all([target.loadModel(...args),
       ...copies.map((r) => r.request({ op: "call", handle: 0, method, args: [src, opts] }).catch((e) => e))]);
     const w = wrap(value);

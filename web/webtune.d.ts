@@ -18,7 +18,8 @@ export interface LoadOptions {
   /**
    * Web Workers that train together, data-parallel, each with its own copy of the
    * model (default WebTune.defaultWorkers(): every core up to 4 when the page is
-   * cross-origin isolated, else 1). Models over 256 MB train on one worker.
+   * cross-origin isolated, else 1). A model file is copied into as many workers as
+   * keep all copies within 768 MB (a 300 MB model trains on 2, a 400 MB one on 1).
    */
   workers?: number;
 }
@@ -125,6 +126,8 @@ export interface Progress {
   elapsedSec: number;
   etaSec: number;
   epoch: number;
+  /** Web Workers training this run together (1 = one; see LoadOptions.workers). */
+  workers: number;
 }
 
 export interface TrainOptions {

@@ -231,7 +231,9 @@ func train(m *core.Model, opts js.Value) (any, error) {
 			}()
 			return r.Loop(context.Background(), func(p core.Progress) {
 				if onProgress.Type() == js.TypeFunction {
-					onProgress.Invoke(toJS(p))
+					v := toJS(p)
+					v.Set("workers", workers(link))
+					onProgress.Invoke(v)
 				}
 			})
 		}()
