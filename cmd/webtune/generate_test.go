@@ -73,8 +73,13 @@ func writeAdapter(t *testing.T, dir string, r int, alpha float32) string {
 			t.Fatal(err)
 		}
 	}
-	p := filepath.Join(dir, "adapter.gguf")
-	f, err := os.Create(p)
+	return writeGGUFFile(t, filepath.Join(dir, "adapter.gguf"), w)
+}
+
+// writeGGUFFile writes w to path and returns path.
+func writeGGUFFile(t *testing.T, path string, w *gguf.Writer) string {
+	t.Helper()
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +87,7 @@ func writeAdapter(t *testing.T, dir string, r int, alpha float32) string {
 	if _, err := w.WriteTo(f); err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return path
 }
 
 func runJSON(t *testing.T, args ...string) generateResult {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -45,16 +44,7 @@ func writeCrafted(t *testing.T, kvs []gguf.KV, ts []craftedTensor) string {
 			t.Fatal(err)
 		}
 	}
-	p := filepath.Join(t.TempDir(), "adapter.gguf")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeGGUFFile(t, filepath.Join(t.TempDir(), "adapter.gguf"), w)
 }
 
 // qPair is a rank-4 pair on blk.0.attn_q.weight (32→32 in the tiny model).
