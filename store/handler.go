@@ -16,8 +16,9 @@ import (
 	"time"
 )
 
-// DefaultMaxBytes is the default upload size cap (64 MiB).
-const DefaultMaxBytes = 64 << 20
+// DefaultMaxBytes is the default upload size cap (32 MiB: the upload, its
+// validation and the Go runtime must fit the Workers 128 MB memory limit).
+const DefaultMaxBytes = 32 << 20
 
 // DefaultListLimit is the page size of a list without ?limit=.
 const DefaultListLimit = 100

@@ -8,7 +8,7 @@
 //
 //	ADAPTERS           R2 bucket binding holding the adapters (keys "adapters/<name>")
 //	ADAPTER_TOKEN      secret bearer token for PUT and DELETE (unset: writes refused)
-//	MAX_ADAPTER_BYTES  upload cap in bytes (default 64 MiB)
+//	MAX_ADAPTER_BYTES  upload cap in bytes (default 32 MiB)
 //
 // Built natively (go run ./wasm/worker) it serves the same API from an
 // in-memory store and ./web on :9900 (PORT), for debugging without wrangler.
