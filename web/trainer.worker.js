@@ -84,6 +84,8 @@ const replicas = [];
 // Go program dies, the others must stop waiting for it.
 let replicaLink = null;
 const mirrored = new Set(["injectLoRA", "loadAdapter", "restore"]);
+// The replicas' run objects of each of the primary's runs (released with it).
+const replicaRuns = new Map();
 // Replicas get a copy of a model only while all the copies (the primary's
 // included) stay within this many bytes of model file: a big model trains
 // on fewer workers, or on one.
@@ -210,11 +212,13 @@ async function call(handle, method, args) {
       delete plain.onProgress;
       opts.replicas = live.length;
       // called by the Go side, before its run loop starts
+      const runs = [];
+      replicaRuns.set(runHandle, runs);
       opts.startReplicas = (sab, count) => {
         live.forEach((r, i) => {
           r.request({ op: "call", handle: r.models.get(handle), method: "train",
             args: [{ ...plain, replica: { sab, index: i + 1, count } }] })
-            .catch((e) => r.drop(`train: ${e.message}`));
+            .then((v) => runs.push({ r, handle: v.handle }), (e) => r.drop(`train: ${e.message}`));
         });
       };
     }
@@ -229,9 +233,16 @@ async function call(handle, method, args) {
     const size = src === "builtin" ? 0 : (src?.byteLength ?? Infinity);
     const room = size > 0 ? Math.floor(replicaBudget / size) - 1 : Infinity;
     const copies = replicas.filter((r) => r.alive).slice(0, Math.max(0, room));
-    const [value, ...reps] = await Promise.all([target.loadModel(...args),
+    const [own, ...reps] = await Promise.all([target.loadModel(...args).then((v) => ({ v }), (e) => ({ e })),
       ...copies.map((r) => r.request({ op: "call", handle: 0, method, args: [src, opts] }).catch((e) => e))]);
-    const w = wrap(value);
+    if (own.e) {
+      // a bad file fails everywhere: free what a replica loaded, keep the replicas
+      copies.forEach((r, i) => {
+        if (!(reps[i] instanceof Error) && reps[i]?.handle) r.request({ op: "release", handle: reps[i].handle }).catch(() => {});
+      });
+      throw own.e;
+    }
+    const w = wrap(own.v);
     copies.forEach((r, i) => {
       if (reps[i] instanceof Error) r.drop(`loadModel: ${reps[i].message}`);
       else if (w.handle) r.models.set(w.handle, reps[i].handle);
@@ -266,6 +277,10 @@ self.onmessage = async (ev) => {
         r.request({ op: "release", handle: r.models.get(ev.data.handle) }).catch(() => {});
         r.models.delete(ev.data.handle);
       }
+      for (const { r, handle } of replicaRuns.get(ev.data.handle) ?? []) {
+        if (r.alive) r.request({ op: "release", handle }).catch(() => {});
+      }
+      replicaRuns.delete(ev.data.handle);
       if (obj && typeof obj.dispose === "function") await obj.dispose();
       value = { plain: obj !== undefined };
     }

@@ -325,8 +325,17 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
     // error, the model keeps its last step, and the next run trains alone
     const failure = await (async () => {
       const wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: 2 });
+      // a corrupt file fails in every worker and costs no worker
+      let corrupt = "";
+      try {
+        await wt.loadModel(new TextEncoder().encode("GGUF\x03\x00\x00\x00 not really a model"));
+      } catch (e) {
+        corrupt = e.message;
+      }
       const m = await wt.loadModel("builtin");
       await m.injectLoRA({ rank: 8, alpha: 16 });
+      const shortRun = await m.train({ text, steps: 1, batch: 4, seqLen: 64 });
+      const short = await shortRun.done;
       let steps = 0;
       let killed;
       const run = await m.train({ text, steps: 400, batch: 4, seqLen: 64, seed: 2,
@@ -336,7 +345,8 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
       const again = await m.train({ text, steps: 2, batch: 4, seqLen: 64, seed: 2 });
       const res2 = await again.done;
       wt.terminate();
-      return { state: res.state, error: res.error, step: res.history.step, steps, workers2: again.config.workers, state2: res2.state };
+      return { state: res.state, error: res.error, step: res.history.step, steps, workers2: again.config.workers, state2: res2.state,
+        corrupt, shortState: short.state, shortWorkers: shortRun.config.workers };
     })();
     const one = await once(1, false);
     const two = await once(2, false);
@@ -344,6 +354,9 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
     const oneQ = await once(1, true);
     return { isolated: globalThis.crossOriginIsolated, cores: navigator.hardwareConcurrency, one, two, oneQ, twoQ, failure };
   });
+  assert.match(r.failure.corrupt, /not a valid GGUF/);
+  assert.equal(r.failure.shortState, "done");
+  assert.equal(r.failure.shortWorkers, 2, "still two workers after the corrupt file");
   assert.equal(r.failure.state, "error", "a replica dying stops the run");
   assert.match(r.failure.error, /one of the training workers stopped .*the next run trains without that worker/);
   assert.ok(r.failure.step >= 3 && r.failure.step < 400, `kept step ${r.failure.step}`);
