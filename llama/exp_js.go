@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/webtune/webtune/tensor"
+	"github.com/webtune/webtune/wasm/simd"
 )
 
 // In the browser Go's math.Exp is a float64 software routine (wasm has no
@@ -17,6 +18,14 @@ import (
 // Cody–Waite reduction, degree-6 polynomial, about 1 ulp), in non-generic
 // float32 loops. float64 data keeps the generic kernels (the hooks return
 // false), as does every other GOOS/GOARCH (exp_other.go).
+//
+// Where the host has WebAssembly SIMD, the whole-matrix hooks (SwiGLU,
+// cross-entropy, RMSNorm, and the causal attention's softmax rows) first
+// try package simd's element-wise module, which computes the same float32
+// exponential bit for bit four lanes at a time (math.Exp still handles the
+// arguments outside [−87, 88] and NaN); only its reductions sum in another
+// order (wasm/simd/elem.go). They fall back to the scalar loops below when
+// the module is unavailable.
 
 func asF32[T tensor.Numeric](s []T) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
@@ -34,26 +43,14 @@ const (
 	expShifter = 12582912 // 1.5·2²³: adding it rounds to an integer
 )
 
-// expf32 returns e^x in float32 (within about 1 ulp of the correctly
-// rounded value); out of [-87, 88] (results near or beyond the float32
-// range) and for NaN it defers to math.Exp.
-func expf32(x float32) float32 {
-	if !(x >= -87 && x <= 88) {
-		return float32(math.Exp(float64(x)))
-	}
-	k := x*expLog2e + expShifter
-	n := int32(math.Float32bits(k)) - int32(math.Float32bits(expShifter))
-	kf := k - expShifter
-	r := x - kf*expC1
-	r -= kf * expC2
-	p := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
-	p = p*r*r + r + 1
-	return p * math.Float32frombits(uint32(n+127)<<23)
-}
+// expf32 returns e^x in float32 (simd.Expf32: within about 1 ulp of the
+// correctly rounded value; math.Exp out of [-87, 88] and for NaN).
+func expf32(x float32) float32 { return simd.Expf32(x) }
 
-// expShift sets dst[i] = expf32(sign·(src[i]−sub)) with expf32's body
+// expShift sets dst[i] = expf32(sign·(src[i]−sub)) with simd.Expf32's body
 // inlined (Go's inliner refuses it, and a call per element costs about as
-// much as the exp itself in wasm). dst may alias src.
+// much as the exp itself in wasm; TestExpf32 checks the two agree bit for
+// bit). dst may alias src.
 func expShift(dst, src []float32, sub, sign float32) {
 	src = src[:len(dst)]
 	for i, x := range src {
@@ -82,6 +79,9 @@ func fastSwigluForward[T tensor.Numeric](out, gate, up []T) bool {
 		return false
 	}
 	o, g, u := asF32(out), asF32(gate), asF32(up)
+	if simd.SwiGLUForward(o, g, u) {
+		return true
+	}
 	var buf [chunk]float32
 	for c := 0; c < len(g); c += chunk {
 		gc := g[c:min(c+chunk, len(g))]
@@ -100,6 +100,9 @@ func fastSwigluBackward[T tensor.Numeric](dgate, dup, dout, gate, up []T) bool {
 		return false
 	}
 	dg, du, do, g, u := asF32(dgate), asF32(dup), asF32(dout), asF32(gate), asF32(up)
+	if simd.SwiGLUBackward(dg, du, do, g, u) {
+		return true
+	}
 	var buf [chunk]float32
 	for c := 0; c < len(g); c += chunk {
 		gc := g[c:min(c+chunk, len(g))]
@@ -184,4 +187,48 @@ func fastMax[T tensor.Numeric](row []T) (T, bool) {
 		}
 	}
 	return T(m), true
+}
+
+// fastCrossEntropyForward is crossEntropyForward on the element-wise
+// module: every counted row's log-sum-exp in one call.
+func fastCrossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []int, N, V int) (int, bool) {
+	if !is32[T]() || !simd.LogSumExpRows(asF32(lse[:N]), asF32(logits[:N*V]), targets[:N], V) {
+		return 0, false
+	}
+	count := 0
+	for n, t := range targets[:N] {
+		if t < 0 {
+			losses[n] = 0
+			continue
+		}
+		losses[n] = lse[n] - logits[n*V+t]
+		count++
+	}
+	return count, true
+}
+
+// fastCrossEntropyBackward is crossEntropyBackward on the element-wise
+// module (one call for all rows).
+func fastCrossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []int, N, V int, dloss T) bool {
+	return is32[T]() && simd.CrossEntropyGrad(asF32(dlogits[:N*V]), asF32(logits[:N*V]), asF32(lse[:N]), targets[:N], V, float32(dloss))
+}
+
+// fastRMSNormForward is rmsnormForward on the element-wise module.
+func fastRMSNormForward[T tensor.Numeric](out, rstd, inp, weight []T, N, C int, eps float32) bool {
+	return is32[T]() && simd.RMSNormForward(asF32(out), asF32(rstd), asF32(inp), asF32(weight), N, C, eps)
+}
+
+// fastRMSNormBackward is rmsnormBackward on the element-wise module.
+func fastRMSNormBackward[T tensor.Numeric](dinp, dweight, dout, inp, weight, rstd []T, N, C int) bool {
+	if !is32[T]() {
+		return false
+	}
+	var dx, dw []float32
+	if dinp != nil {
+		dx = asF32(dinp)
+	}
+	if dweight != nil {
+		dw = asF32(dweight)
+	}
+	return simd.RMSNormBackward(dx, dw, asF32(dout), asF32(inp), asF32(weight), asF32(rstd), N, C)
 }

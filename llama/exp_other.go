@@ -28,3 +28,19 @@ func fastAttentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k
 func fastAttentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) bool {
 	return false
 }
+
+func fastCrossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []int, N, V int) (int, bool) {
+	return 0, false
+}
+
+func fastCrossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []int, N, V int, dloss T) bool {
+	return false
+}
+
+func fastRMSNormForward[T tensor.Numeric](out, rstd, inp, weight []T, N, C int, eps float32) bool {
+	return false
+}
+
+func fastRMSNormBackward[T tensor.Numeric](dinp, dweight, dout, inp, weight, rstd []T, N, C int) bool {
+	return false
+}

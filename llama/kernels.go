@@ -36,6 +36,9 @@ func encoderBackward[T tensor.Numeric](dwte, dout []T, tokens []int, C int) {
 //	rstd     [N]
 //	weight   [C]
 func rmsnormForward[T tensor.Numeric](out, rstd, inp, weight []T, N, C int, eps float32) {
+	if fastRMSNormForward(out, rstd, inp, weight, N, C, eps) {
+		return
+	}
 	for n := 0; n < N; n++ {
 		x := inp[n*C : (n+1)*C]
 		var sum float64
@@ -57,6 +60,9 @@ func rmsnormForward[T tensor.Numeric](out, rstd, inp, weight []T, N, C int, eps 
 //	dx_i += s·w_i·dy_i − s³/C · x_i · Σ_j dy_j·w_j·x_j
 //	dw_i += Σ_n dy_i·x_i·s
 func rmsnormBackward[T tensor.Numeric](dinp, dweight, dout, inp, weight, rstd []T, N, C int) {
+	if fastRMSNormBackward(dinp, dweight, dout, inp, weight, rstd, N, C) {
+		return
+	}
 	for n := 0; n < N; n++ {
 		x := inp[n*C : (n+1)*C]
 		dy := dout[n*C : (n+1)*C]

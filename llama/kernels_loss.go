@@ -14,6 +14,9 @@ import (
 //	logits      [N, V]
 //	targets     [N]
 func crossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []int, N, V int) int {
+	if count, ok := fastCrossEntropyForward(losses, lse, logits, targets, N, V); ok {
+		return count
+	}
 	count := 0
 	for n := 0; n < N; n++ {
 		if targets[n] < 0 {
@@ -32,6 +35,9 @@ func crossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []in
 // onehot(target)) for every counted row; dloss is the weight of each row's
 // loss in the total (1/count for a mean).
 func crossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []int, N, V int, dloss T) {
+	if fastCrossEntropyBackward(dlogits, logits, lse, targets, N, V, dloss) {
+		return
+	}
 	for n := 0; n < N; n++ {
 		if targets[n] < 0 {
 			continue

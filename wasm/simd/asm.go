@@ -12,6 +12,7 @@ package simd
 const (
 	i32  byte = 0x7f
 	f32  byte = 0x7d
+	f64  byte = 0x7c
 	v128 byte = 0x7b
 )
 
@@ -24,14 +25,19 @@ const (
 	opEnd      = 0x0b
 	opBr       = 0x0c
 	opBrIf     = 0x0d
+	opReturn   = 0x0f
 	opSelect   = 0x1b
 	opLocalGet = 0x20
 	opLocalSet = 0x21
 	opLocalTee = 0x22
 	opF32Load  = 0x2a
+	opF64Load  = 0x2b
+	opI32Load  = 0x28
 	opF32Store = 0x38
+	opF64Store = 0x39
 	opI32Const = 0x41
 	opF32Const = 0x43
+	opF64Const = 0x44
 	opI32Eqz   = 0x45
 	opI32Eq    = 0x46
 	opI32Ne    = 0x47
@@ -40,14 +46,28 @@ const (
 	opI32GeS   = 0x4e
 	opF32Eq    = 0x5b
 	opF32Ne    = 0x5c
+	opF32Ge    = 0x60
 	opI32Add   = 0x6a
 	opI32Sub   = 0x6b
 	opI32Mul   = 0x6c
 	opI32DivU  = 0x6e
 	opI32And   = 0x71
+	opI32Or    = 0x72
 	opI32Shl   = 0x74
 	opF32Add   = 0x92
+	opF32Sub   = 0x93
 	opF32Mul   = 0x94
+	opF32Div   = 0x95
+	opF32Min   = 0x96
+	opF32Max   = 0x97
+	opF64Sqrt  = 0x9f
+	opF64Add   = 0xa0
+	opF64Div   = 0xa3
+	opF32CvtI  = 0xb2 // f32.convert_i32_s
+	opF32Demot = 0xb6 // f32.demote_f64
+	opF64CvtI  = 0xb7 // f64.convert_i32_s
+	opF64Prom  = 0xbb // f64.promote_f32
+	opMisc     = 0xfc // prefix of memory.fill (11)
 	blockVoid  = 0x40
 	simdPrefix = 0xfd
 )
@@ -58,9 +78,30 @@ const (
 	simdLoad32Spl  = 0x09
 	simdStore      = 0x0b
 	simdConst      = 0x0c
+	simdShuffle    = 0x0d
+	simdI32x4Splat = 0x11
 	simdF32x4Splat = 0x13
+	simdF32x4Lane  = 0x1f // f32x4.extract_lane
+	simdF64x2Lane  = 0x21 // f64x2.extract_lane
+	simdF32x4Ne    = 0x42
+	simdF32x4Le    = 0x45
+	simdF32x4Ge    = 0x46
+	simdAnd        = 0x4e
+	simdOr         = 0x50
+	simdBitselect  = 0x52
+	simdAnyTrue    = 0x53
+	simdF64x2Prom  = 0x5f // f64x2.promote_low_f32x4
+	simdAllTrue    = 0xa3 // i32x4.all_true
+	simdI32x4Shl   = 0xab
+	simdI32x4Sub   = 0xb1
+	simdF32x4Neg   = 0xe1
 	simdF32x4Add   = 0xe4
+	simdF32x4Sub   = 0xe5
 	simdF32x4Mul   = 0xe6
+	simdF32x4Div   = 0xe7
+	simdF32x4Pmin  = 0xea
+	simdF32x4Pmax  = 0xeb
+	simdF64x2Add   = 0xf0
 	simdRelaxMadd  = 0x105 // f32x4.relaxed_madd(a, b, c) = a·b + c
 )
 

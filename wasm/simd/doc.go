@@ -12,6 +12,17 @@
 // (NF4MatMulXWt, NF4MatMulXW: W decoded chunk by chunk, each chunk on the
 // kernel) for nn.NF4Linear to use when its engine has them.
 //
+// A second set of generated modules (ElemModules, elem.go) holds the non-matmul
+// work of a llama training step, each call covering a whole matrix:
+// SwiGLUForward/Backward, SoftmaxRows/SoftmaxBackwardRows (causal
+// attention row blocks), LogSumExpRows and CrossEntropyGrad, and
+// RMSNormForward/Backward. Its f32x4 exponential is llama's float32 Cephes
+// expf operation for operation, so results equal llama's scalar float32
+// kernels element by element (math.Exp in Go still handles arguments
+// outside [−87, 88] and NaN); only reductions sum in another order. These
+// functions report false when the module cannot run (or SetElementwise
+// turned it off), and llama then keeps its scalar loops.
+//
 //	eng, err := simd.New[float32]() // GOOS=js only; elsewhere ErrUnavailable
 //	if err != nil {
 //		eng = tensor.NewCPU[float32]()
