@@ -600,7 +600,9 @@ async function updateMemory() {
   lastMemory = Date.now();
   try {
     const m = await app.wt.memory();
-    $("memory").textContent = `Memory: ${mb(m.heapInUse)} in use (wasm ${mb(m.wasmMemory)})`;
+    // replicas hold their own copy of the model: about as much again each
+    const w = app.wt.workers > 1 ? ` per worker, ${app.wt.workers} workers` : "";
+    $("memory").textContent = `Memory: ${mb(m.heapInUse)} in use (wasm ${mb(m.wasmMemory)})${w}`;
   } catch {
     // the next poll will tell
   }
