@@ -53,6 +53,9 @@ func ElementwiseAvailable() error {
 		return fmt.Errorf("simd: element-wise kernels turned off: %w", ErrUnavailable)
 	}
 	elemK.once.Do(elemInit)
+	if elemK.err == nil && elemOff.Load() {
+		return fmt.Errorf("simd: element-wise kernels turned off: %w", ErrUnavailable)
+	}
 	return elemK.err
 }
 
@@ -63,7 +66,7 @@ func elemFn(name string) (js.Value, bool) {
 		return js.Value{}, false
 	}
 	elemK.once.Do(elemInit)
-	if elemK.err != nil {
+	if elemK.err != nil || elemOff.Load() { // elemInit reads the environment
 		return js.Value{}, false
 	}
 	f, ok := elemK.fns[name]
