@@ -27,8 +27,9 @@ if compgen -G "wasm/bridge/*.go" >/dev/null; then
 else
 	echo "worker-build: wasm/bridge has no main package yet; the page ships without webtune.wasm" >&2
 fi
-# Cloudflare's asset server adds ETag and "public, max-age=0, must-revalidate" itself; add nosniff.
-printf '/*\n  X-Content-Type-Options: nosniff\n' >"$out/public/_headers"
+# Cloudflare's asset server adds ETag and "public, max-age=0, must-revalidate" itself; add nosniff, and
+# cross-origin isolation so that the page's training workers can share memory (SharedArrayBuffer).
+printf '/*\n  X-Content-Type-Options: nosniff\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n' >"$out/public/_headers"
 # Never publish dot files (.dev.vars and the like) as assets.
 printf '.*\n**/.*\n' >"$out/public/.assetsignore"
 

@@ -210,6 +210,9 @@ test("serves the page with the right types and revalidation", async () => {
   const page = await request("GET", "/");
   assert.equal(page.status, 200);
   assert.match(page.headers["content-type"], /^text\/html/);
+  // cross-origin isolated (SharedArrayBuffer for the training workers)
+  assert.equal(page.headers["cross-origin-opener-policy"], "same-origin");
+  assert.equal(page.headers["cross-origin-embedder-policy"], "require-corp");
   for (const [p, type] of [["/wasm_exec.js", /javascript/], ["/webtune.js", /javascript/], ["/store.js", /javascript/]]) {
     const r = await request("GET", p);
     assert.equal(r.status, 200, p);
@@ -394,8 +397,12 @@ test("the page served by the Worker trains and publishes in headless Chromium", 
     await page.fill("[data-testid=steps]", "3");
     await page.fill("[data-testid=batch]", "2");
     await page.fill("[data-testid=seq-len]", "32");
+    // the Worker serves the page cross-origin isolated: it trains on every core
+    assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true);
     await page.click("[data-testid=train]");
     await page.waitForFunction(() => document.querySelector("[data-testid=status]").textContent === "done", null, { timeout: 120_000 });
+    const cores = await page.evaluate(() => Math.min(4, navigator.hardwareConcurrency));
+    if (cores > 1) assert.match(await page.textContent("#progress-text"), new RegExp(`on ${cores} workers`));
     // The store UI: the page's own mount if the page wires it in, else mounted here from /store.js.
     await page.evaluate(async () => {
       if (document.querySelector("[data-testid=store]")) return;
