@@ -9,87 +9,8 @@ import (
 
 	"github.com/webtune/webtune/llama"
 	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/tensor"
 )
-
-// memReduce is an in-process all-reduce for count replicas in goroutines:
-// each deposits its gradients and loss, the last to arrive sums them in
-// replica order, and every replica copies the same sums back.
-type memReduce struct {
-	count int
-	mu    sync.Mutex
-	cond  *sync.Cond
-	gen   int
-	got   [][]float32
-	loss  []float64
-	sum   []float32
-	total float64
-	quit  bool
-}
-
-func newMemReduce(count int) *memReduce {
-	m := &memReduce{count: count, got: make([][]float32, count), loss: make([]float64, count)}
-	m.cond = sync.NewCond(&m.mu)
-	return m
-}
-
-var errQuit = errors.New("the other replicas are gone")
-
-func (m *memReduce) fn(index int) AllReduce[float32] {
-	arrived := 0
-	return func(ctx context.Context, loss float64, params []*nn.Parameter[float32]) (float64, error) {
-		var flat []float32
-		for _, p := range params {
-			flat = append(flat, p.Grad.Data()...)
-		}
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.quit {
-			return 0, errQuit
-		}
-		gen := m.gen
-		m.got[index], m.loss[index] = flat, loss
-		arrived = 0
-		for _, g := range m.got {
-			if g != nil {
-				arrived++
-			}
-		}
-		if arrived == m.count {
-			m.sum, m.total = make([]float32, len(flat)), 0
-			for j := range m.count {
-				m.total += m.loss[j]
-				for i, v := range m.got[j] {
-					if j == 0 {
-						m.sum[i] = v
-					} else {
-						m.sum[i] += v
-					}
-				}
-				m.got[j] = nil
-			}
-			m.gen++
-			m.cond.Broadcast()
-		}
-		for m.gen == gen && !m.quit {
-			m.cond.Wait()
-		}
-		if m.gen == gen {
-			return 0, errQuit
-		}
-		off := 0
-		for _, p := range params {
-			off += copy(p.Grad.Data(), m.sum[off:])
-		}
-		return m.total, nil
-	}
-}
-
-func (m *memReduce) end() {
-	m.mu.Lock()
-	m.quit = true
-	m.cond.Broadcast()
-	m.mu.Unlock()
-}
 
 // rowCounter counts the rows a replica trains on.
 type rowCounter struct {
@@ -117,7 +38,7 @@ func TestReplicasMatchOneRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, count := range []int{2, 3} {
-		red := newMemReduce(count)
+		red := NewLocal[float32](count)
 		runs := make([]*Run[float32], count)
 		models := make([]*rowCounter, count)
 		for i := range runs {
@@ -125,7 +46,7 @@ func TestReplicasMatchOneRun(t *testing.T) {
 			if runs[i], err = New[float32](models[i], toks, cfg); err != nil {
 				t.Fatal(err)
 			}
-			if err := runs[i].SetReplica(i, count, red.fn(i)); err != nil {
+			if err := runs[i].SetReplica(i, count, red.AllReduce(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -181,13 +102,14 @@ func TestReplicaGoneLeavesRunAsBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	red := newMemReduce(2)
-	if err := r.SetReplica(0, 2, red.fn(0)); err != nil {
+	red := NewLocal[float32](2)
+	if err := r.SetReplica(0, 2, red.AllReduce(0)); err != nil {
 		t.Fatal(err)
 	}
-	red.end()
+	quit := errors.New("replica 1 ran out of memory")
+	red.Close(quit)
 	before := append([]float32(nil), r.params[0].Value.Data()...)
-	if _, err := r.Step(context.Background()); !errors.Is(err, errQuit) {
+	if _, err := r.Step(context.Background()); !errors.Is(err, ErrReplicaGone) || !errors.Is(err, quit) {
 		t.Fatalf("step with the replicas gone: %v", err)
 	}
 	if r.StepsDone() != 0 || len(r.Losses()) != 0 {
@@ -205,11 +127,33 @@ func TestReplicaGoneLeavesRunAsBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range [][2]int{{-1, 2}, {2, 2}, {0, 0}} {
-		if err := r.SetReplica(bad[0], bad[1], red.fn(0)); !errors.Is(err, ErrConfig) {
+		if err := r.SetReplica(bad[0], bad[1], red.AllReduce(0)); !errors.Is(err, ErrConfig) {
 			t.Errorf("SetReplica(%d, %d): %v", bad[0], bad[1], err)
 		}
 	}
 	if err := r.SetReplica(1, 2, nil); !errors.Is(err, ErrConfig) {
 		t.Errorf("SetReplica without an all-reduce: %v", err)
+	}
+}
+
+// TestLocalWaitEndsWithContext: a replica waiting for the others returns
+// when its context ends, and Close wakes a waiting replica.
+func TestLocalWaitEndsWithContext(t *testing.T) {
+	p := nn.NewParameter("p", tensor.Zeros[float32](3), true)
+	red := NewLocal[float32](2)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := red.AllReduce(0)(ctx, 1, []*nn.Parameter[float32]{p}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+	red = NewLocal[float32](2)
+	got := make(chan error)
+	go func() {
+		_, err := red.AllReduce(0)(context.Background(), 1, []*nn.Parameter[float32]{p})
+		got <- err
+	}()
+	red.Close(errors.New("gone"))
+	if err := <-got; !errors.Is(err, ErrReplicaGone) {
+		t.Fatalf("wait after Close: %v", err)
 	}
 }
