@@ -87,14 +87,7 @@ func TestTrainWorkers(t *testing.T) {
 	}
 	adapter := func(path string) map[string][]float32 {
 		t.Helper()
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := gguf.Open(bytes.NewReader(b), int64(len(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := readGGUFFile(t, path)
 		out := map[string][]float32{}
 		for _, ti := range f.Tensors {
 			v, err := f.ReadTensorF32(ti.Name)
