@@ -65,6 +65,7 @@ function setControls() {
   $("download-adapter").disabled = app.busy || !app.hasAdapter;
   $("generate").disabled = app.busy || !app.model;
   for (const id of ["model-builtin", "model-file", "adapter-file", "qlora"]) $(id).disabled = app.busy || training;
+  $("workers").disabled = app.busy || training || $("workers").options.length < 2;
 }
 
 async function guarded(fn) {
@@ -436,6 +437,15 @@ async function startTraining() {
   app.busy = true;
   setControls();
   try {
+    if (+$("workers").value !== app.workers) {
+      // another number of workers: a new engine (the run below starts from
+      // a fresh copy of the base model anyway)
+      $("progress-text").textContent = "Starting the workers…";
+      app.wt.onExit = null;
+      app.wt.terminate();
+      app.model = null;
+      await startEngine();
+    }
     // a fresh copy of the base model: the adapter and QLoRA follow the settings
     const m = await loadModelFrom(app.source, s.qlora);
     await m.injectLoRA({ rank: s.rank, alpha: s.alpha, targets: s.targets });
@@ -651,10 +661,29 @@ function wire() {
   });
 }
 
-// startEngine starts the worker; when it dies (out of memory) the page
-// says so, starts a new one and reloads the model, keeping what it can.
+// setupWorkers fills the Workers choice: 1 up to every core (at most 8)
+// on a cross-origin isolated page, the last choice (or every core up to 4)
+// selected; without isolation only 1, and the help says why.
+function setupWorkers() {
+  const sel = $("workers");
+  const max = globalThis.crossOriginIsolated ? Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1)) : 1;
+  for (let w = 1; w <= max; w++) sel.add(new Option(String(w), String(w)));
+  const saved = +localStorage.getItem("webtune.workers");
+  sel.value = String(saved >= 1 && saved <= max ? saved : Math.min(max, WebTune.defaultWorkers()));
+  if (max === 1) {
+    $("workers-help").textContent = globalThis.crossOriginIsolated
+      ? "This device reports one core."
+      : "Several workers need a cross-origin isolated page (COOP/COEP headers); this one trains on one.";
+  }
+  sel.onchange = () => localStorage.setItem("webtune.workers", sel.value);
+}
+
+// startEngine starts the worker (and its replicas, as many as the Workers
+// choice says); when it dies (out of memory) the page says so, starts a
+// new one and reloads the model, keeping what it can.
 async function startEngine() {
-  app.wt = await WebTune.load({ wasmURL: "webtune.wasm" });
+  app.workers = +$("workers").value || 1;
+  app.wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: app.workers });
   app.wt.onExit = async (err) => {
     app.run = null;
     app.paused = false;
@@ -678,6 +707,7 @@ async function main() {
   setStatus("idle");
   $("training-text").value = DEFAULT_TEXT;
   setupChart();
+  setupWorkers();
   wire();
   setControls();
   await guarded(async () => {

@@ -382,6 +382,34 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
   await context.close();
 });
 
+test("the Workers setting chooses how many workers train, and is remembered", async () => {
+  const { context, page, problems } = await openPage();
+  const opts = await page.$$eval("[data-testid=workers] option", (os) => os.map((o) => o.value));
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  assert.deepEqual(opts, Array.from({ length: Math.max(1, Math.min(8, cores)) }, (_, i) => String(i + 1)));
+  await settings(page, FAST);
+  await page.selectOption("[data-testid=workers]", "1");
+  await page.click("[data-testid=train]");
+  await waitStatus(page, "done");
+  assert.doesNotMatch(await page.textContent("#progress-text"), /workers/, "one worker says nothing");
+  if (cores > 1) {
+    await page.selectOption("[data-testid=workers]", "2");
+    await page.click("[data-testid=train]");
+    const twoWorkers = () => /tokens\/s on 2 workers/.test(document.querySelector("#progress-text").textContent);
+    await page.waitForFunction(twoWorkers, null, { timeout: 60_000 });
+    await waitStatus(page, "done");
+    // the choice survives a reload
+    await page.reload();
+    await waitReady(page);
+    assert.equal(await page.inputValue("[data-testid=workers]"), "2");
+    await page.click("[data-testid=train]");
+    await page.waitForFunction(twoWorkers, null, { timeout: 60_000 });
+    await waitStatus(page, "done");
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test("tensor path: an MLP trained from JS through QLoRA with falling loss; a panic rejects and the instance lives on", async () => {
   const { context, page } = await openPage();
   const r = await page.evaluate(async () => {
