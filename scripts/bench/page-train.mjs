@@ -1,18 +1,19 @@
 // page-train measures training throughput in the real page (webtune serve,
 // headless Debian Chromium via playwright-core) on 1 and 2 (and every core,
 // up to 4) data-parallel Web Workers: the built-in model, and a model of the
-// reference shape (dim 288, 6 layers, 6 heads, ffn 768, tied head) made by
-// `webtune pretrain --steps 1` on the generated stories corpus (its BPE
-// vocabulary stops at about 1k tokens on that corpus, against 4096 in the
-// reference config). LoRA r=8 on every linear layer of the blocks, 256
-// tokens per step (batch 4 × 64), AdamW.
+// reference config (dim 288, 6 layers, 6 heads, ffn 768, tied head, vocab
+// 4096) made by `webtune pretrain --steps 1` on the generated stories
+// corpus, with seeded random words as --tokenizer-data so that the BPE
+// vocabulary fills its 4096 tokens. LoRA r=8 on every linear layer of the
+// blocks, 256 tokens per step (batch 4 × 64), AdamW.
 //
 //   node scripts/bench/page-train.mjs [--steps=N] [--out=file.json]
 //
 // Prints the median ms per step (from consecutive progress events, the
 // first 3 steps left out as warm-up) and tokens/s per configuration, and
-// native `webtune train` on the same models and settings (1 thread and
-// every core; the CLI reports its whole-run average, warm-up included).
+// native `webtune train` on the same models and settings (1 thread, every
+// core, and every core with --workers; the CLI reports its whole-run
+// average, warm-up included).
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
@@ -26,11 +27,17 @@ buildAll();
 const tmp = mkdtempSync(path.join(tmpdir(), "webtune-page-train-"));
 const corpus = path.join(tmp, "stories.txt");
 writeFileSync(corpus, execFileSync("node", [path.join(root, "scripts/corpus/gen.mjs"), "stories", "2000000", "42"], { maxBuffer: 1 << 26 }));
-writeFileSync(path.join(tmp, "ref.json"), JSON.stringify({ name: "ref-shape", dim: 288, layers: 6, heads: 6, kv_heads: 6,
+writeFileSync(path.join(tmp, "ref.json"), JSON.stringify({ name: "reference", dim: 288, layers: 6, heads: 6, kv_heads: 6,
   ffn: 768, context_length: 256, tied_output: true, tokenizer: "bpe", vocab_size: 4096, pre: "llama3", weight_type: "F32" }));
+// 60k seeded pseudo-words: enough distinct pairs for 4096 BPE tokens
+let seed = 1;
+const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+const words = Array.from({ length: 60000 }, () => Array.from({ length: 3 + Math.floor(rnd() * 8) },
+  () => "abcdefghijklmnopqrstuvwxyz"[Math.floor(rnd() * 26)]).join(""));
+writeFileSync(path.join(tmp, "words.txt"), words.join(" "));
 const refPath = path.join(tmp, "ref.gguf");
 execFileSync(path.join(root, "bin/webtune"), ["pretrain", "--config", path.join(tmp, "ref.json"), "--data", corpus,
-  "--out", refPath, "--steps", "1", "--batch", "1", "--seq-len", "64"], { stdio: "ignore" });
+  "--tokenizer-data", path.join(tmp, "words.txt"), "--out", refPath, "--steps", "1", "--batch", "1", "--seq-len", "64"], { stdio: "ignore" });
 const refB64 = readFileSync(refPath).toString("base64");
 const text = readFileSync(corpus, "utf8").slice(0, 400_000);
 
@@ -43,7 +50,7 @@ try {
   await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
   const counts = [...new Set([1, 2, Math.min(4, cores)])].filter((w) => w <= Math.max(2, Math.min(4, cores)));
-  for (const model of ["builtin", "ref-shape"]) {
+  for (const model of ["builtin", "reference"]) {
     for (const workers of counts) {
       const r = await page.evaluate(async ({ model, workers, refB64, text, steps }) => {
         const { WebTune } = await import("./webtune.js");
@@ -74,23 +81,24 @@ try {
   const textPath = path.join(tmp, "text.txt");
   writeFileSync(textPath, text);
   const native = [];
-  for (const model of ["builtin", "ref-shape"]) {
-    for (const threads of ["1", String(cores)]) {
+  for (const model of ["builtin", "reference"]) {
+    for (const [threads, workers] of [["1", 1], [String(cores), 1], [String(cores), Math.min(4, cores)]]) {
       const args = ["train", "--data", textPath, "--out", path.join(tmp, "a.gguf"), "--rank", "8", "--targets", "all-linear",
-        "--steps", String(steps), "--batch", "4", "--seq-len", "64", "--eval-fraction", "-1", "--checkpoint-every", "0"];
+        "--steps", String(steps), "--batch", "4", "--seq-len", "64", "--eval-fraction", "-1", "--checkpoint-every", "0",
+        "--workers", String(workers)];
       if (model !== "builtin") args.push("--model", refPath);
       const res = spawnSync(path.join(root, "bin/webtune"), args, { env: { ...process.env, GOMAXPROCS: threads }, encoding: "utf8" });
       const log = res.stdout + res.stderr;
       const tps = +/(\d+) tok\/s eta 0s/.exec(log)?.[1];
-      native.push({ model, threads: +threads, tokensPerSec: tps });
-      console.log(`native ${model}, GOMAXPROCS=${threads}: ${tps} tokens/s (whole run)`);
+      native.push({ model, threads: +threads, workers, tokensPerSec: tps });
+      console.log(`native ${model}, GOMAXPROCS=${threads}, --workers ${workers}: ${tps} tokens/s (whole run)`);
     }
   }
   const out = { browser: browser.version(), cores, cpu: cpus()[0]?.model, load: loadavg(), steps, rows, native };
   if (kv.out) writeFileSync(kv.out, JSON.stringify(out, null, 1));
   console.log("\n| model | workers | ms/step (median) | best | tokens/s |\n| --- | ---: | ---: | ---: | ---: |");
   for (const r of rows) console.log(`| ${r.model} | ${r.workers} | ${r.medianMs} | ${r.bestMs} | ${r.tokensPerSec} |`);
-  for (const n of native) console.log(`| ${n.model}, native CLI, GOMAXPROCS=${n.threads} (whole-run average) | | | | ${n.tokensPerSec} |`);
+  for (const n of native) console.log(`| ${n.model}, native CLI, GOMAXPROCS=${n.threads}, --workers ${n.workers} (whole-run average) | | | | ${n.tokensPerSec} |`);
 } finally {
   await browser.close();
   await server.stop();
