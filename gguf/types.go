@@ -1,6 +1,9 @@
 package gguf
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // TensorType is a ggml tensor element type id (ggml.h enum ggml_type) as stored in a tensor info.
 type TensorType uint32
@@ -86,30 +89,11 @@ func (t TensorType) Known() bool { _, ok := tensorTypes[t]; return ok }
 // ParseTensorType returns the type whose ggml name is s ("Q8_0", "bf16" is accepted too).
 func ParseTensorType(s string) (TensorType, bool) {
 	for t, tt := range tensorTypes {
-		if equalFold(tt.name, s) {
+		if strings.EqualFold(tt.name, s) {
 			return t, true
 		}
 	}
 	return 0, false
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // ValueType is a GGUF metadata value type id (gguf.h enum gguf_type).

@@ -2,6 +2,7 @@ package nn_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/webtune/webtune/internal/gradcheck"
@@ -130,7 +131,7 @@ func TestEmbeddingGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tensor.MaxAbs(grads[0].Data()) != 0 || !equalInts(grads[0].Shape(), []int{2, 3}) {
+	if tensor.MaxAbs(grads[0].Data()) != 0 || !slices.Equal(grads[0].Shape(), []int{2, 3}) {
 		t.Errorf("ids gradient %v, want zeros [2 3]", grads[0].Data())
 	}
 	f := func() float64 {
@@ -192,16 +193,4 @@ func TestLossGradients(t *testing.T) {
 	}
 	ce := func() float64 { l, _, _ := nn.CrossEntropyLoss(logits, targets, -100); return l }
 	gradcheck.Check(t, ce, [][]float64{logits.Data()}, [][]float64{g.Data()})
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/webtune/webtune/tensor"
 )
@@ -11,7 +12,7 @@ import (
 // with respect to pred, 2(pred − target)/N (PyTorch's MSELoss, reduction
 // "mean"). pred and target must have the same shape.
 func MSELoss[T tensor.Numeric](pred, target *tensor.Tensor[T]) (loss T, grad *tensor.Tensor[T], err error) {
-	if pred == nil || target == nil || !sameShape(pred.Shape(), target.Shape()) {
+	if pred == nil || target == nil || !slices.Equal(pred.Shape(), target.Shape()) {
 		return 0, nil, fmt.Errorf("%w: mse: pred %v and target %v differ", ErrShape, shapeOf(pred), shapeOf(target))
 	}
 	grad = tensor.Zeros[T](pred.Shape()...)
@@ -110,18 +111,6 @@ func crossEntropyForwardBackward[T tensor.Numeric](dx, x []T, targets []int, ign
 		dr[t] -= T(inv)
 	}
 	return sum
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func shapeOf[T tensor.Numeric](t *tensor.Tensor[T]) []int {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,7 +134,7 @@ func TestGenerateJSON(t *testing.T) {
 	model := writeTinyModel(t, gguf.TypeF32, false)
 	r := runJSON(t, "--model", model, "--prompt", "Hi", "--max-tokens", "5", "--temperature", "0", "--json")
 	// SPM byte vocab: BOS, "▁", 'H', 'i'
-	if want := []int{1, 259, 'H' + 3, 'i' + 3}; !equalInts(r.PromptTokens, want) {
+	if want := []int{1, 259, 'H' + 3, 'i' + 3}; !slices.Equal(r.PromptTokens, want) {
 		t.Errorf("prompt tokens %v, want %v", r.PromptTokens, want)
 	}
 	if len(r.NextLogprobs) != 260 {
@@ -151,7 +152,7 @@ func TestGenerateJSON(t *testing.T) {
 	}
 	// --tokens with the same ids gives the same log-probs; greedy is deterministic
 	r2 := runJSON(t, "--model", model, "--tokens", "1,259,75,108", "--max-tokens", "5", "--temperature", "0", "--json")
-	if maxDiff(r.NextLogprobs, r2.NextLogprobs) != 0 || !equalInts(r.Tokens, r2.Tokens) {
+	if maxDiff(r.NextLogprobs, r2.NextLogprobs) != 0 || !slices.Equal(r.Tokens, r2.Tokens) {
 		t.Error("--tokens and --prompt disagree")
 	}
 	r3 := runJSON(t, "--model", model, "--tokens", "1,259,75,108", "--max-tokens", "0", "--json")
@@ -259,18 +260,6 @@ func tensorBytes(t *testing.T, f *gguf.File, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestGenerateMatchGGML: --match-ggml (the default) is a no-op on F32

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,7 +154,7 @@ func TestTrainFullWritesModel(t *testing.T) {
 	runTrainCLI(t, "--model", model, "--data", data, "--out", out, "--full", "--steps", "2", "--seq-len", "16", "--lr", "1e-3")
 	base := runJSON(t, "--model", model, "--prompt", "fox", "--max-tokens", "0", "--json")
 	ft := runJSON(t, "--model", out, "--prompt", "fox", "--max-tokens", "0", "--json")
-	if !equalInts(base.PromptTokens, ft.PromptTokens) {
+	if !slices.Equal(base.PromptTokens, ft.PromptTokens) {
 		t.Error("the fine-tuned model tokenizes differently")
 	}
 	if maxDiff(base.NextLogprobs, ft.NextLogprobs) == 0 {
