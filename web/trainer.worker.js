@@ -69,9 +69,18 @@ function wrap(value, handle) {
     if (typeof v !== "function" && !(v instanceof Promise)) props[k] = v;
   }
   if (value.done instanceof Promise) {
+    // a run is done when its replicas' runs are done too: the page may then
+    // change the model at once, in every worker
+    const settled = () => Promise.all((replicaRuns.get(handle) ?? []).map((x) => {
+      let timer;
+      const late = new Promise((resolve) => {
+        timer = setTimeout(() => { x.r.drop("its run did not end with the primary's"); resolve(); }, replicaEndWait);
+      });
+      return Promise.race([x.done, late]).finally(() => clearTimeout(timer));
+    }));
     value.done.then(
-      (data) => post({ event: "done", handle, data }),
-      (e) => post({ event: "done", handle, data: { state: "error", error: errorOf(e).message } }),
+      async (data) => { await settled(); post({ event: "done", handle, data }); },
+      async (e) => { await settled(); post({ event: "done", handle, data: { state: "error", error: errorOf(e).message } }); },
     );
   }
   return { handle, kind: kindOf(value), methods, props };
@@ -104,19 +113,37 @@ async function startReplica(wasmURL, i) {
   const pending = new Map();
   let nextId = 1;
   const rep = { worker, models: new Map(), alive: true };
+  // the replica's finished runs (handles), and who waits for one to finish
+  const doneSeen = new Set();
+  const doneWait = new Map();
   const drop = (why) => {
     if (!rep.alive) return;
     rep.alive = false;
     console.warn(`webtune: training worker ${i} dropped: ${why}`);
     for (const p of pending.values()) p.reject(new Error(why));
     pending.clear();
+    for (const resolve of doneWait.values()) resolve();
+    doneWait.clear();
     worker.terminate();
+  };
+  // runDone resolves when the replica's run h has ended (or the replica is
+  // gone).
+  rep.runDone = (h) => {
+    if (doneSeen.has(h) || !rep.alive) return Promise.resolve();
+    return new Promise((resolve) => {
+      doneWait.set(h, resolve);
+    });
   };
   worker.onmessage = (ev) => {
     const m = ev.data;
     if (m.event === "exit") return drop(m.data?.message ?? "its Go program exited");
-    if (m.event === "done" && m.data?.state === "error" && !/another training worker ended/.test(m.data.error ?? "")) {
-      console.warn(`webtune: training worker ${i}: ${m.data.error}`);
+    if (m.event === "done") {
+      if (m.data?.state === "error" && !/another training worker ended/.test(m.data.error ?? "")) {
+        console.warn(`webtune: training worker ${i}: ${m.data.error}`);
+      }
+      doneSeen.add(m.handle);
+      doneWait.get(m.handle)?.();
+      doneWait.delete(m.handle);
     }
     if (m.event) return;
     const p = pending.get(m.id);
@@ -141,6 +168,10 @@ async function startReplica(wasmURL, i) {
   await rep.request({ op: "init", wasmURL });
   return rep;
 }
+
+// A replica's run ends within a step of its primary's (the shared buffer
+// tells it); one still running this long after is dropped, not waited for.
+const replicaEndWait = 60_000;
 
 // mirror runs a model call on every replica that holds a copy of the model
 // (primary handle h); a replica whose call fails is dropped.
@@ -216,9 +247,14 @@ async function call(handle, method, args) {
       replicaRuns.set(runHandle, runs);
       opts.startReplicas = (sab, count) => {
         live.forEach((r, i) => {
-          r.request({ op: "call", handle: r.models.get(handle), method: "train",
+          const entry = { r, handle: null };
+          entry.done = r.request({ op: "call", handle: r.models.get(handle), method: "train",
             args: [{ ...plain, replica: { sab, index: i + 1, count } }] })
-            .then((v) => runs.push({ r, handle: v.handle }), (e) => r.drop(`train: ${e.message}`));
+            .then((v) => {
+              entry.handle = v.handle;
+              return r.runDone(v.handle);
+            }, (e) => r.drop(`train: ${e.message}`));
+          runs.push(entry);
         });
       };
     }
@@ -278,7 +314,7 @@ self.onmessage = async (ev) => {
         r.models.delete(ev.data.handle);
       }
       for (const { r, handle } of replicaRuns.get(ev.data.handle) ?? []) {
-        if (r.alive) r.request({ op: "release", handle }).catch(() => {});
+        if (r.alive && handle !== null) r.request({ op: "release", handle }).catch(() => {});
       }
       replicaRuns.delete(ev.data.handle);
       if (obj && typeof obj.dispose === "function") await obj.dispose();

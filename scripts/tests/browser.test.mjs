@@ -334,8 +334,14 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
       }
       const m = await wt.loadModel("builtin");
       await m.injectLoRA({ rank: 8, alpha: 16 });
-      const shortRun = await m.train({ text, steps: 1, batch: 4, seqLen: 64 });
-      const short = await shortRun.done;
+      // back-to-back runs: each starts as soon as the last is done, in every worker
+      let shortRun, short;
+      const backToBack = [];
+      for (let i = 0; i < 6; i++) {
+        shortRun = await m.train({ text, steps: 1, batch: 4, seqLen: 64, evalFraction: -1 });
+        short = await shortRun.done;
+        backToBack.push(`${short.state}/${shortRun.config.workers}`);
+      }
       let steps = 0;
       let killed;
       const run = await m.train({ text, steps: 400, batch: 4, seqLen: 64, seed: 2,
@@ -346,7 +352,7 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
       const res2 = await again.done;
       wt.terminate();
       return { state: res.state, error: res.error, step: res.history.step, steps, workers2: again.config.workers, state2: res2.state,
-        corrupt, shortState: short.state, shortWorkers: shortRun.config.workers };
+        corrupt, shortState: short.state, shortWorkers: shortRun.config.workers, backToBack };
     })();
     const one = await once(1, false);
     const two = await once(2, false);
@@ -355,11 +361,12 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
     return { isolated: globalThis.crossOriginIsolated, cores: navigator.hardwareConcurrency, one, two, oneQ, twoQ, failure };
   });
   assert.match(r.failure.corrupt, /not a valid GGUF/);
+  assert.deepEqual(r.failure.backToBack, Array(6).fill("done/2"), "back-to-back runs keep both workers");
   assert.equal(r.failure.shortState, "done");
   assert.equal(r.failure.shortWorkers, 2, "still two workers after the corrupt file");
   assert.equal(r.failure.state, "error", "a replica dying stops the run");
   assert.match(r.failure.error, /one of the training workers stopped .*the next run trains without that worker/);
-  assert.ok(r.failure.step >= 3 && r.failure.step < 400, `kept step ${r.failure.step}`);
+  assert.ok(r.failure.step >= 3 && r.failure.step < 400, `kept step ${r.failure.step} (last progress ${r.failure.steps}; ${r.failure.error})`);
   assert.equal(r.failure.workers2, 1, "the next run trains without the dead worker");
   assert.equal(r.failure.state2, "done");
   assert.equal(r.isolated, true, "webtune serve sends COOP/COEP");
