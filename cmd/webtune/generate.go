@@ -15,6 +15,7 @@ import (
 	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/llama"
 	"github.com/webtune/webtune/lora"
+	"github.com/webtune/webtune/models"
 	"github.com/webtune/webtune/nn"
 	"github.com/webtune/webtune/tensor"
 	"github.com/webtune/webtune/tokenizer"
@@ -41,12 +42,6 @@ unaffected. --match-ggml=false runs the plain float32 forward instead.
 // errUsage reports bad command-line arguments (the usage was printed).
 var errUsage = errors.New("bad arguments (see --help)")
 
-// defaultModelPath returns the model used when --model is not given. It is
-// the hook for a built-in model: until one ships, --model is required.
-var defaultModelPath = func() (string, error) {
-	return "", errors.New("--model is required (no built-in model yet)")
-}
-
 // loadedModel is a base model ready to run: its weights, parsed file and
 // tokenizer (nil when the file has none).
 type loadedModel struct {
@@ -65,7 +60,7 @@ func loadModel(path string, qlora bool) (*loadedModel, error) {
 // loadModelOpts is loadModel with every llama.LoadOptions.
 func loadModelOpts(path string, opt llama.LoadOptions) (*loadedModel, error) {
 	if path == "" {
-		p, err := defaultModelPath()
+		p, err := models.Path() // the built-in model (webtune-stories-1m)
 		if err != nil {
 			return nil, err
 		}

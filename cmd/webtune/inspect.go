@@ -27,10 +27,6 @@ object with everything in full:
 Non-finite floats appear in JSON as the strings "NaN", "Inf" and "-Inf".
 `
 
-func init() {
-	register(command{"inspect", "print a GGUF file's metadata and tensor list", runInspect})
-}
-
 // Text-mode shortening limits.
 const (
 	maxShownElems   = 8

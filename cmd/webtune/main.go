@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"text/tabwriter"
 
 	"github.com/webtune/webtune/gguf"
@@ -26,24 +25,25 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-// commands is the registration table, filled by register.
-var commands = map[string]command{}
-
-// register adds a subcommand; call it from an init function in the command's own file
-// (cmd/webtune/<name>.go). Registering a name twice is a programming error and panics.
-func register(c command) {
-	if _, dup := commands[c.name]; dup || c.name == "" || c.run == nil {
-		panic("webtune: bad or duplicate command registration " + c.name)
-	}
-	commands[c.name] = c
+// commands is every subcommand, in the order `webtune help` lists them. Adding a
+// command is adding a line here.
+var commands = []command{
+	{"inspect", "print a GGUF file's metadata and tensor list", runInspect},
+	{"train", "fine-tune a LoRA adapter (or the whole model) on a text file", runTrain},
+	{"generate", "sample text from a model with optional LoRA adapters", runGenerate},
+	{"merge", "fold LoRA adapters into a base model (llama.cpp export-lora)", runMerge},
+	{"pretrain", "train a llama model from scratch (every weight, own BPE vocabulary)", runPretrain},
+	{"serve", "serve the fine-tuning web page (web/ and the wasm build)", runServe},
 }
 
-// Commands whose files predate the table are registered here; moving a line into the
-// command's own init is enough to take it over.
-func init() {
-	register(command{"train", "fine-tune a LoRA adapter (or the whole model) on a text file", runTrain})
-	register(command{"generate", "sample text from a model with optional LoRA adapters", runGenerate})
-	register(command{"merge", "fold LoRA adapters into a base model (llama.cpp export-lora)", runMerge})
+// lookup returns the command named name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func main() {
@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		name, rest = rest[0], []string{"--help"}
 	}
-	c, ok := commands[name]
+	c, ok := lookup(name)
 	if !ok {
 		fmt.Fprintf(stderr, "webtune: unknown command %q (run 'webtune help')\n", name)
 		return 1
@@ -84,14 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // usage prints the command list.
 func usage(w io.Writer) {
 	fmt.Fprint(w, "webtune fine-tunes tiny llama models (GGUF) with LoRA.\n\nusage: webtune <command> [flags] [args]\n\ncommands:\n")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, n := range names {
-		fmt.Fprintf(tw, "  %s\t%s\n", n, commands[n].summary)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(tw, "  help\tlist the commands, or 'help <command>' to describe one\n")
 	tw.Flush()

@@ -10,7 +10,8 @@ func TestHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "inspect") || !strings.Contains(out, "usage: webtune <command>") {
 		t.Fatalf("help: exit %d\n%s", code, out)
 	}
-	for name, c := range commands {
+	for _, c := range commands {
+		name := c.name
 		if c.summary == "" || !strings.Contains(out, name) {
 			t.Errorf("command %s missing from help or has no summary", name)
 		}
@@ -19,7 +20,8 @@ func TestHelp(t *testing.T) {
 
 // TestEveryCommandHelp: `webtune X --help` and `webtune help X` print usage and exit 0.
 func TestEveryCommandHelp(t *testing.T) {
-	for name := range commands {
+	for _, c := range commands {
+		name := c.name
 		for _, args := range [][]string{{name, "--help"}, {"help", name}} {
 			code, _, errOut := runCLI(args...)
 			if code != 0 || !strings.Contains(errOut, "usage: webtune "+name) {

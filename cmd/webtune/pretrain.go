@@ -36,10 +36,6 @@ at the end and on Ctrl-C; --resume continues from the checkpoint with the
 same data and flags and gives the losses of an uninterrupted run.
 `
 
-func init() {
-	register(command{"pretrain", "train a llama model from scratch (every weight, own BPE vocabulary)", runPretrain})
-}
-
 // resumeFlag is --resume (use the default checkpoint) or --resume=file.
 type resumeFlag struct {
 	on   bool

@@ -31,10 +31,6 @@ current directory is the webtune module, the wasm is built first
 .js/.mjs text/javascript. Stop with Ctrl-C.
 `
 
-func init() {
-	register(command{"serve", "serve the fine-tuning web page (web/, the wasm build, uPlot)", runServe})
-}
-
 // serveConfig locates what the page needs.
 type serveConfig struct {
 	Dir      string // Dir is the page's folder (web/).

@@ -29,11 +29,12 @@ import (
 // Version is the API version reported by webtune.version.
 const Version = "0.1.0"
 
+// yieldToJS runs between two training steps: a short sleep returns the Go
+// scheduler to the JS event loop, so messages (pause, stop, generate) are
+// handled while a run trains.
+func yieldToJS() { time.Sleep(time.Millisecond) }
+
 func main() {
-	// Between two training steps, sleep briefly: the Go scheduler then
-	// returns to the JS event loop, so messages (pause, stop, generate)
-	// are handled while a run trains.
-	core.Yield = func() { time.Sleep(time.Millisecond) }
 	api := object(map[string]func([]js.Value) (any, error){
 		"loadModel":  loadModel,
 		"sequential": sequential,
@@ -235,7 +236,7 @@ func train(m *core.Model, opts js.Value) (any, error) {
 					v.Set("workers", workers(link))
 					onProgress.Invoke(v)
 				}
-			})
+			}, yieldToJS)
 		}()
 		if link != nil {
 			link.end()

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall/js"
@@ -18,7 +16,7 @@ import (
 // The element-wise kernels (elem.go) on Go slices, in place. Each function
 // reports false, and does nothing, when the module cannot run here (no
 // SIMD, Go's memory not reachable, or turned off by SetElementwise(false)
-// or the environment variable WEBTUNE_SIMD_ELEMENTWISE=0); callers then run
+// or DisableElementwise); callers then run
 // their scalar Go code. Exponent arguments outside [−87, 88] and NaN get
 // float32(math.Exp(x)) in Go, as in llama's scalar float32 kernels, so the
 // results equal those kernels' element by element; only the reductions sum
@@ -35,12 +33,17 @@ var elemK struct {
 
 var elemOff atomic.Bool
 
-// elemDisable lists exports (comma-separated) to leave to Go, for
-// measuring one kernel's worth in a browser build:
-// go build -ldflags=-X=github.com/webtune/webtune/wasm/simd.elemDisable=rmsnorm_fwd,rmsnorm_bwd.
-// The environment variable WEBTUNE_SIMD_ELEMENTWISE_OFF does the same
-// where there is an environment (Node).
-var elemDisable string
+// elemDisabled holds the exports left to Go (DisableElementwise).
+var elemDisabled sync.Map
+
+// DisableElementwise leaves the named exports (elemNames) to Go from now
+// on, for measuring one kernel's worth; no name turns every one back on.
+func DisableElementwise(names ...string) {
+	elemDisabled.Clear()
+	for _, n := range names {
+		elemDisabled.Store(n, true)
+	}
+}
 
 // SetElementwise turns the element-wise kernels on or off (for comparisons
 // in tests and benchmarks) and returns the previous setting.
@@ -66,7 +69,10 @@ func elemFn(name string) (js.Value, bool) {
 		return js.Value{}, false
 	}
 	elemK.once.Do(elemInit)
-	if elemK.err != nil || elemOff.Load() { // elemInit reads the environment
+	if elemK.err != nil || elemOff.Load() {
+		return js.Value{}, false
+	}
+	if _, off := elemDisabled.Load(name); off {
 		return js.Value{}, false
 	}
 	f, ok := elemK.fns[name]
@@ -74,9 +80,6 @@ func elemFn(name string) (js.Value, bool) {
 }
 
 func elemInit() {
-	if os.Getenv("WEBTUNE_SIMD_ELEMENTWISE") == "0" {
-		elemOff.Store(true)
-	}
 	mem, err := goMemory()
 	if err != nil {
 		elemK.err = err
@@ -117,10 +120,6 @@ func elemInit() {
 	if err := elemSelfCheck(all); err != nil {
 		elemK.err = err
 		return
-	}
-	off := strings.Split(elemDisable+","+os.Getenv("WEBTUNE_SIMD_ELEMENTWISE_OFF"), ",")
-	for _, name := range off {
-		delete(all, strings.TrimSpace(name))
 	}
 	elemK.fns = all
 }

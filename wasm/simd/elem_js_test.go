@@ -5,7 +5,6 @@ package simd
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 )
 
@@ -68,9 +67,6 @@ func near(a, b float32, rel float64) bool {
 func needElem(t testing.TB) {
 	if err := ElementwiseAvailable(); err != nil {
 		t.Skip(err)
-	}
-	if off := os.Getenv("WEBTUNE_SIMD_ELEMENTWISE_OFF"); off != "" {
-		t.Skipf("kernels %s turned off", off)
 	}
 }
 

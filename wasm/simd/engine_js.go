@@ -29,9 +29,9 @@ var kernels struct {
 // instantiate builds the module (relaxed SIMD when the host validates it),
 // instantiates it with Go's memory and checks it on a small product.
 func instantiate() {
-	relaxed := DefaultVariant
+	relaxed := DefaultVariant()
 	relaxed.Relaxed = true
-	for _, v := range []Variant{relaxed, DefaultVariant} {
+	for _, v := range []Variant{relaxed, DefaultVariant()} {
 		fn, err := loadVariant(v)
 		if errors.Is(err, errInvalid) {
 			continue

@@ -29,8 +29,8 @@ type Variant struct {
 	Unroll  int  // steps of k per loop iteration, a power of two (0 = 1)
 }
 
-// DefaultVariant is the tile chosen by measurement (BENCHMARKS.md).
-var DefaultVariant = Variant{MR: 4}
+// DefaultVariant returns the tile chosen by measurement (BENCHMARKS.md).
+func DefaultVariant() Variant { return Variant{MR: 4} }
 
 // WorkFloats is the size of sgemm's work buffer, in floats, for an m×k A.
 func WorkFloats(m, k int) int { return m*k + 8*k + 48 }

@@ -12,7 +12,7 @@ import (
 // webtune-stories-1m.gguf, a llama model trained on generated children's
 // stories with its own BPE tokenizer). The bytes are shared: callers must
 // not modify them.
-var Builtin = func() (string, []byte, error) {
+func Builtin() (string, []byte, error) {
 	return models.BuiltinName, models.Builtin(), nil
 }
 

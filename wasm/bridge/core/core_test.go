@@ -140,7 +140,7 @@ func TestRunPauseResumeStop(t *testing.T) {
 			if p.Step == 2 {
 				r.Stop()
 			}
-		})
+		}, nil)
 		done <- s
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -156,7 +156,7 @@ func TestRunPauseResumeStop(t *testing.T) {
 	if err != nil || r2 != r {
 		t.Fatalf("resume: %v", err)
 	}
-	s, err := r.Loop(context.Background(), func(p Progress) { steps = append(steps, p.Step) })
+	s, err := r.Loop(context.Background(), func(p Progress) { steps = append(steps, p.Step) }, nil)
 	if s != StateDone || err != nil || !slices.Equal(steps, []int{1, 2, 3, 4, 5, 6}) {
 		t.Fatalf("finished run: %s %v %v", s, err, steps)
 	}
@@ -170,7 +170,7 @@ func TestCheckpointRestoreGivesSameLosses(t *testing.T) {
 	ctx := context.Background()
 	full := loadBuiltin(t, false)
 	r, _ := full.Train(withText(smallRun))
-	if s, err := r.Loop(ctx, nil); s != StateDone {
+	if s, err := r.Loop(ctx, nil, nil); s != StateDone {
 		t.Fatal(s, err)
 	}
 	want := r.History().Losses
@@ -181,7 +181,7 @@ func TestCheckpointRestoreGivesSameLosses(t *testing.T) {
 		if p.Step == 3 {
 			ra.Stop()
 		}
-	})
+	}, nil)
 	ck, err := a.Checkpoint()
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func TestCheckpointRestoreGivesSameLosses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := rb.Loop(ctx, nil); s != StateDone {
+	if s, err := rb.Loop(ctx, nil, nil); s != StateDone {
 		t.Fatal(s, err)
 	}
 	got := rb.History().Losses
@@ -220,7 +220,7 @@ func TestAdapterOnOffAndRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	m := loadBuiltin(t, false)
 	r, _ := m.Train(withText(TrainOptions{Steps: 8, LR: 3e-2, Batch: 2, SeqLen: 16}))
-	r.Loop(ctx, nil)
+	r.Loop(ctx, nil, nil)
 	off := false
 	base, err := m.Generate(ctx, "The quick", GenerateOptions{MaxTokens: 12, Adapter: &off})
 	if err != nil {
@@ -276,7 +276,7 @@ func TestNaNLossIsPlain(t *testing.T) {
 	m := loadBuiltin(t, false)
 	r, _ := m.Train(withText(TrainOptions{Steps: 3, LR: 1e-2, Batch: 2, SeqLen: 16}))
 	m.m.Blocks[0].AttnNorm.Value.Data()[0] = float32(math.NaN())
-	s, err := r.Loop(context.Background(), nil)
+	s, err := r.Loop(context.Background(), nil, nil)
 	if s != StateError || !strings.Contains(Plain(err), "NaN") || r.Err() == nil {
 		t.Fatalf("state %s, %v", s, Plain(err))
 	}
@@ -300,7 +300,7 @@ func TestDivergenceIsPlain(t *testing.T) {
 		if p.GradNorm == 0 {
 			zero = append(zero, p.Step)
 		}
-	})
+	}, nil)
 	if s != StateError || !errors.Is(err, train.ErrDiverged) || len(zero) > 0 {
 		t.Fatalf("state %s, err %v, zero-gradient steps reported %v", s, err, zero)
 	}

@@ -74,11 +74,6 @@ func progressOf(p train.Progress) Progress {
 	return out
 }
 
-// Yield is called between two steps of Run.Loop. Under GOOS=js the bridge
-// sets it to a short sleep so that the JS event loop runs (messages such as
-// pause arrive) between steps; natively it does nothing.
-var Yield = func() {}
-
 // Run is a training run of a Model with pause, resume and stop.
 type Run struct {
 	m    *Model
@@ -220,10 +215,12 @@ func (r *Run) Last() *Progress {
 }
 
 // Loop steps the run until it is done, stopped, ctx is cancelled or a step
-// fails, calling onProgress (if not nil) after every step and Yield between
-// steps, and waiting while paused. It returns the final state and, for
+// fails, calling onProgress (if not nil) after every step and yield (if not
+// nil) between steps, and waiting while paused. Under GOOS=js the bridge
+// passes a short sleep as yield, so that the JS event loop runs (messages
+// such as pause arrive) between steps. It returns the final state and, for
 // StateError, the error.
-func (r *Run) Loop(ctx context.Context, onProgress func(Progress)) (State, error) {
+func (r *Run) Loop(ctx context.Context, onProgress func(Progress), yield func()) (State, error) {
 	r.mu.Lock()
 	r.state = StateTraining
 	if r.pause {
@@ -263,7 +260,9 @@ func (r *Run) Loop(ctx context.Context, onProgress func(Progress)) (State, error
 		if onProgress != nil {
 			onProgress(p)
 		}
-		Yield()
+		if yield != nil {
+			yield()
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ func TestNoSIMDFallsBackToGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state, err := r.Loop(context.Background(), nil)
+	state, err := r.Loop(context.Background(), nil, nil)
 	if state != core.StateDone || err != nil {
 		t.Fatalf("training on %s: %s, %v", e.Name(), state, err)
 	}
