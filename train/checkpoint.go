@@ -84,7 +84,7 @@ func (r *Run[T]) Restore(rd io.Reader) error {
 	r.step, r.pos, r.tokens, r.elapsed = s.Step, s.Pos, s.Tokens, s.Elapsed
 	r.losses, r.evals = s.Losses, s.Evals
 	r.session, r.sessionN = 0, 0
-	r.undo = false // the state before the checkpoint's last update is not in it
+	r.canUndo = false // the state before the checkpoint's last update is not in it
 	return nil
 }
 

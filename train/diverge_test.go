@@ -82,7 +82,7 @@ func TestNonFiniteRollsBackTheUpdateBefore(t *testing.T) {
 	if !errors.Is(err, ErrNonFinite) || errors.Is(err, ErrDiverged) {
 		t.Fatalf("step 4: err %v, want ErrNonFinite", err)
 	}
-	for _, s := range []string{"step 4 measured loss NaN", "after step 3", "back at step 2", "lower learning rate"} {
+	for _, s := range []string{"step 4 measured loss NaN", "after step 3", "back at step 2"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not say %q", err, s)
 		}
@@ -154,7 +154,7 @@ func TestSilentDivergenceStops(t *testing.T) {
 	if !errors.Is(err, ErrDiverged) || errors.Is(err, ErrNonFinite) {
 		t.Fatalf("err %v, want ErrDiverged", err)
 	}
-	for _, s := range []string{"step 3 measured a gradient of exactly 0", "after step 2", "back at step 1", "lower learning rate", "alpha"} {
+	for _, s := range []string{"step 3 measured a gradient of exactly 0", "after step 2", "back at step 1"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not say %q", err, s)
 		}
@@ -182,7 +182,7 @@ func TestNoUndoAfterRestore(t *testing.T) {
 	if err := r2.Restore(bytes.NewReader(checkpointBytes(t, r))); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(r2)
+	before := paramValues(r2)
 	_, err := r2.Step(ctx)
 	if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), "parameters kept from step 2") {
 		t.Fatalf("err %v, want ErrDiverged keeping step 2", err)
@@ -190,7 +190,7 @@ func TestNoUndoAfterRestore(t *testing.T) {
 	if r2.StepsDone() != 2 {
 		t.Fatalf("steps done %d, want 2", r2.StepsDone())
 	}
-	for i, s := range snapshot(r2) {
+	for i, s := range paramValues(r2) {
 		if !sameBits(before[i], s) {
 			t.Fatalf("parameter %d changed", i)
 		}

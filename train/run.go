@@ -49,16 +49,13 @@ type Run[T tensor.Numeric] struct {
 	m      Model[T]
 	params []*nn.Parameter[T]
 	opt    *nn.AdamW[T]
-	backup [][3][]T // per parameter: value, m, v before the latest update (saveState)
 	data   *Dataset
 
-	// undo says that backup holds the state before the update of step
-	// r.step, the last step done (its optimizer step count and data
-	// position are undoOpt and undoPos), so that step can be undone when
+	// before holds the state before the update of step r.step, the last
+	// step done, when canUndo is set: that step can then be undone when
 	// the next one measures its parameters bad (see rollback).
-	undo    bool
-	undoOpt int
-	undoPos cursor
+	before  snapshot[T]
+	canUndo bool
 
 	step     int    // steps done
 	pos      cursor // next training window
@@ -185,81 +182,25 @@ func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
 		return Progress{}, ErrDone
 	}
 	start := time.Now()
-	c := r.cfg
-	nn.ZeroGrads(r.params)
-	pos := r.pos
-	var loss float64
-	for k := 0; k < c.GradAccum; k++ {
-		if err := ctx.Err(); err != nil {
-			return Progress{}, err
-		}
-		pos = r.data.batch(pos, r.in, r.tg)
-		in, tg, share := r.shard(r.in, r.tg)
-		if len(in) == 0 {
-			continue // a replica with no row of this micro-batch
-		}
-		w := share / float64(c.GradAccum)
-		l, err := r.m.ForwardBackward(ctx, in, tg, w)
-		if err != nil {
-			return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
-		}
-		loss += l * w
-	}
-	if r.allReduce != nil {
-		// before any check, so that every replica sees the same sums and
-		// decides alike
-		var err error
-		if loss, err = r.allReduce(ctx, loss, r.params); err != nil {
-			return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
-		}
+	loss, next, err := r.gradients(ctx)
+	if err != nil {
+		return Progress{}, err
 	}
 	norm := gradNorm(r.params)
-	switch {
-	case bad(loss) || bad(norm):
-		return Progress{}, r.measuredBad(ErrNonFinite, fmt.Sprintf("loss %.5g, gradient norm %.5g", loss, norm), "",
-			"try a lower learning rate")
-	case norm == 0 && loss > ZeroGradLoss:
-		return Progress{}, r.measuredBad(ErrDiverged, fmt.Sprintf("a gradient of exactly 0 at loss %.5g", loss),
-			"activations overflowed float32 and training can learn nothing more",
-			"try a lower learning rate or, for LoRA, a lower alpha")
+	if err := r.checkMeasured(loss, norm); err != nil {
+		return Progress{}, err
 	}
-	if c.ClipNorm > 0 {
-		nn.ClipGradNorm(r.params, c.ClipNorm)
+	lr, err := r.update(ctx)
+	if err != nil {
+		return Progress{}, err
 	}
-	lr := c.LRAt(r.step)
-	r.opt.SetLR(lr)
-	// A finite gradient can still overflow the weights (an absurd learning
-	// rate): keep what the step may change, so such an update is undone —
-	// now, or by the next step if these parameters measure a bad loss.
-	saved := r.saveState()
-	r.undo = false // backup no longer holds the state before step r.step's update
-	if err := r.opt.Step(ctx, r.params); err != nil {
-		r.restoreState(saved)
-		return Progress{}, fmt.Errorf("train: step %d: %w", r.step+1, err)
-	}
-	if p := firstNonFinite(r.params); p != "" {
-		r.restoreState(saved)
-		return Progress{}, fmt.Errorf("%w: step %d: its update made parameter %q non-finite (learning rate %g too high?), so it was undone: the run stays at step %d, whose parameters measured a finite loss (%.5g) at step %d; try a lower learning rate",
-			ErrNonFinite, r.step+1, p, lr, r.step, loss, r.step+1)
-	}
-	r.undo, r.undoOpt, r.undoPos = true, saved, r.pos
 	r.step++
-	r.pos = pos
+	r.pos = next
 	r.tokens += r.stepTokens()
 	r.losses = append(r.losses, loss)
-	ev := math.NaN()
-	if r.data.EvalWindows() > 0 && (r.step == c.Steps || (c.EvalEvery > 0 && r.step%c.EvalEvery == 0)) {
-		var err error
-		if ev, err = r.Evaluate(ctx); err != nil {
-			return Progress{}, err
-		}
-		if bad(ev) {
-			s := r.step
-			r.rollback()
-			return Progress{}, fmt.Errorf("%w: step %d: its update made the held-out loss %g, so it was undone: the run is back at step %d, whose parameters measured a finite loss (%.5g) at step %d; try a lower learning rate",
-				ErrNonFinite, s, ev, r.step, loss, s)
-		}
-		r.evals = append(r.evals, EvalPoint{Step: r.step, Loss: ev})
+	ev, err := r.evaluateIfDue(ctx)
+	if err != nil {
+		return Progress{}, err
 	}
 	d := time.Since(start)
 	r.elapsed += d
@@ -272,30 +213,119 @@ func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
 	return p, nil
 }
 
+// gradients runs the GradAccum micro-batches of the next step forward and
+// backward (this replica's rows of each), all-reduces the gradients when
+// the run is a replica, and returns the step's mean loss and the data
+// position after it.
+func (r *Run[T]) gradients(ctx context.Context) (float64, cursor, error) {
+	c := r.cfg
+	nn.ZeroGrads(r.params)
+	pos := r.pos
+	var loss float64
+	for k := 0; k < c.GradAccum; k++ {
+		if err := ctx.Err(); err != nil {
+			return 0, pos, err
+		}
+		pos = r.data.batch(pos, r.in, r.tg)
+		in, tg, share := r.shard(r.in, r.tg)
+		if len(in) == 0 {
+			continue // a replica with no row of this micro-batch
+		}
+		w := share / float64(c.GradAccum)
+		l, err := r.m.ForwardBackward(ctx, in, tg, w)
+		if err != nil {
+			return 0, pos, fmt.Errorf("train: step %d: %w", r.step+1, err)
+		}
+		loss += l * w
+	}
+	if r.allReduce != nil {
+		// before any check, so that every replica sees the same sums and
+		// decides alike
+		var err error
+		if loss, err = r.allReduce(ctx, loss, r.params); err != nil {
+			return 0, pos, fmt.Errorf("train: step %d: %w", r.step+1, err)
+		}
+	}
+	return loss, pos, nil
+}
+
+// checkMeasured returns the error of a loss or gradient norm that condemns
+// the current parameters (see Step), after undoing the update that
+// produced them when it can.
+func (r *Run[T]) checkMeasured(loss, norm float64) error {
+	switch {
+	case bad(loss) || bad(norm):
+		return r.measuredBad(ErrNonFinite, fmt.Sprintf("loss %.5g, gradient norm %.5g", loss, norm))
+	case norm == 0 && loss > ZeroGradLoss:
+		return r.measuredBad(ErrDiverged, fmt.Sprintf("a gradient of exactly 0 at loss %.5g (float32 overflow)", loss))
+	}
+	return nil
+}
+
+// update clips the gradients and applies the optimizer at the scheduled
+// learning rate, which it returns. The state before it is kept in r.before:
+// a finite gradient can still overflow the weights (an absurd learning
+// rate), and such an update is undone — now, or by the next step if these
+// parameters measure a bad loss.
+func (r *Run[T]) update(ctx context.Context) (float64, error) {
+	if r.cfg.ClipNorm > 0 {
+		nn.ClipGradNorm(r.params, r.cfg.ClipNorm)
+	}
+	lr := r.cfg.LRAt(r.step)
+	r.opt.SetLR(lr)
+	r.before.save(r.params, r.opt, r.pos)
+	r.canUndo = false // r.before no longer holds the state before step r.step's update
+	if err := r.opt.Step(ctx, r.params); err != nil {
+		r.before.restore(r.params, r.opt)
+		return 0, fmt.Errorf("train: step %d: %w", r.step+1, err)
+	}
+	if p := firstNonFinite(r.params); p != "" {
+		r.before.restore(r.params, r.opt)
+		return 0, fmt.Errorf("%w: step %d: update made %q non-finite at learning rate %g; undone, the run stays at step %d",
+			ErrNonFinite, r.step+1, p, lr, r.step)
+	}
+	r.canUndo = true
+	return lr, nil
+}
+
+// evaluateIfDue evaluates after the step just done when the schedule says
+// so (NaN otherwise). A non-finite held-out loss undoes that step.
+func (r *Run[T]) evaluateIfDue(ctx context.Context) (float64, error) {
+	c := r.cfg
+	if r.data.EvalWindows() == 0 || (r.step != c.Steps && (c.EvalEvery <= 0 || r.step%c.EvalEvery != 0)) {
+		return math.NaN(), nil
+	}
+	ev, err := r.Evaluate(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if bad(ev) {
+		s := r.step
+		r.rollback()
+		return 0, fmt.Errorf("%w: step %d: held-out loss %g after its update; undone, back at step %d", ErrNonFinite, s, ev, r.step)
+	}
+	r.evals = append(r.evals, EvalPoint{Step: r.step, Loss: ev})
+	return ev, nil
+}
+
 // ZeroGradLoss is the loss (nats/token) at or below which a gradient of
 // exactly 0 means a fully learned batch rather than divergence (see Step).
 const ZeroGradLoss = 1e-6
 
 // measuredBad returns the error (wrapping sentinel) of a step that measured
-// what on the current parameters (why: what that means, or ""), after
-// undoing the update that produced them when it can (rollback).
-func (r *Run[T]) measuredBad(sentinel error, what, why, advice string) error {
+// what on the current parameters, after undoing the update that produced
+// them when it can (rollback).
+func (r *Run[T]) measuredBad(sentinel error, what string) error {
 	s, on := r.step+1, r.step
-	if why != "" {
-		why = ": " + why
-	}
 	switch {
 	case on == 0:
-		return fmt.Errorf("%w: step %d measured %s on the initial parameters%s; nothing was updated (the model as given does this on the training data)",
-			sentinel, s, what, why)
-	case !r.undo || len(r.losses) == 0:
-		return fmt.Errorf("%w: step %d measured %s on the parameters after step %d%s; parameters kept from step %d (the state before its update is not kept: the run was restored from a checkpoint of that step, or already went back); %s",
-			sentinel, s, what, on, why, on, advice)
+		return fmt.Errorf("%w: step %d measured %s on the initial parameters", sentinel, s, what)
+	case !r.rollback():
+		// restored from a checkpoint of step on, or already went back
+		return fmt.Errorf("%w: step %d measured %s after step %d; parameters kept from step %d (the state before its update is not kept)",
+			sentinel, s, what, on, on)
 	}
-	prev := r.losses[len(r.losses)-1] // measured by step on, on the parameters before its update
-	r.rollback()
-	return fmt.Errorf("%w: step %d measured %s on the parameters after step %d%s, so step %d's update was undone: the run is back at step %d (parameters, optimizer state, data position, losses), whose parameters measured a finite loss (%.5g) and gradient at step %d; %s",
-		sentinel, s, what, on, why, on, r.step, prev, on, advice)
+	return fmt.Errorf("%w: step %d measured %s after step %d; its update was undone, back at step %d", sentinel, s, what, on, r.step)
 }
 
 // rollback undoes the last step done — its update, the optimizer's moments
@@ -304,13 +334,12 @@ func (r *Run[T]) measuredBad(sentinel error, what, why, advice string) error {
 // is then exactly as after the step before (Elapsed excepted), so a
 // Checkpoint written next resumes from there.
 func (r *Run[T]) rollback() bool {
-	if !r.undo || r.step == 0 || len(r.losses) == 0 {
+	if !r.canUndo || r.step == 0 || len(r.losses) == 0 {
 		return false
 	}
-	r.restoreState(r.undoOpt)
-	r.undo = false
+	r.pos = r.before.restore(r.params, r.opt)
+	r.canUndo = false
 	r.step--
-	r.pos = r.undoPos
 	r.tokens -= r.stepTokens()
 	r.losses = r.losses[:len(r.losses)-1]
 	if n := len(r.evals); n > 0 && r.evals[n-1].Step > r.step {
@@ -370,39 +399,6 @@ func gradNorm[T tensor.Numeric](ps []*nn.Parameter[T]) float64 {
 }
 
 func bad(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
-
-// saveState copies what an optimizer step changes — the trainable values
-// and the optimizer's moments — into r.backup, whose buffers are reused from
-// step to step (no allocation on the training path), and returns the
-// optimizer's step count.
-func (r *Run[T]) saveState() int {
-	if len(r.backup) != len(r.params) {
-		r.backup = make([][3][]T, len(r.params))
-	}
-	for i, p := range r.params {
-		b := &r.backup[i]
-		m, v := r.opt.Moments(p)
-		b[0] = append(b[0][:0], p.Value.Data()...)
-		b[1] = append(b[1][:0], m...)
-		b[2] = append(b[2][:0], v...)
-	}
-	return r.opt.StepCount()
-}
-
-// restoreState undoes an optimizer step from the copies of saveState
-// (step is the optimizer's step count they go with). It runs only when a
-// step fails, so rebuilding the optimizer state is fine.
-func (r *Run[T]) restoreState(step int) {
-	ms := make(map[string][2][]T, len(r.params))
-	for i, p := range r.params {
-		b := r.backup[i]
-		copy(p.Value.Data(), b[0])
-		if len(b[1]) > 0 {
-			ms[p.Name] = [2][]T{b[1], b[2]}
-		}
-	}
-	r.opt.SetState(step, ms)
-}
 
 // firstNonFinite names the first parameter holding a NaN or an infinity.
 func firstNonFinite[T tensor.Numeric](params []*nn.Parameter[T]) string {

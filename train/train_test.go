@@ -253,7 +253,7 @@ func TestNonFiniteStopsAndGoesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(r)
+	before := paramValues(r)
 	if _, err := r.Step(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestNonFiniteStopsAndGoesBack(t *testing.T) {
 	if step, ms := r.opt.State(); step != 0 || len(ms) != 0 {
 		t.Fatalf("optimizer at step %d with %d moments, want the initial state", step, len(ms))
 	}
-	after := snapshot(r)
+	after := paramValues(r)
 	for i := range before {
 		if !sameBits(before[i], after[i]) {
 			t.Fatalf("parameter %d is not back to its initial value", i)
@@ -307,7 +307,7 @@ func TestCancelLeavesRunUnchanged(t *testing.T) {
 	}
 }
 
-func snapshot(r *Run[float32]) [][]float32 {
+func paramValues(r *Run[float32]) [][]float32 {
 	var s [][]float32
 	for _, p := range r.params {
 		s = append(s, append([]float32(nil), p.Value.Data()...))
@@ -336,7 +336,7 @@ func TestOverflowingUpdateIsUndone(t *testing.T) {
 	if _, err := r.Step(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(r)
+	before := paramValues(r)
 	optStep, optBefore := r.opt.State()
 	r.cfg.LR, r.cfg.MinLR = 1e300, 1e300
 	_, err = r.Step(context.Background())
@@ -346,7 +346,7 @@ func TestOverflowingUpdateIsUndone(t *testing.T) {
 	if r.StepsDone() != 1 {
 		t.Fatalf("steps done %d after the failed step, want 1", r.StepsDone())
 	}
-	after := snapshot(r)
+	after := paramValues(r)
 	for i := range before {
 		if !sameBits(before[i], after[i]) {
 			t.Fatalf("parameter %d changed by the undone update", i)

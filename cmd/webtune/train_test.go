@@ -259,7 +259,7 @@ func TestTrainDivergence(t *testing.T) {
 		t.Fatalf("err %v, want train.ErrDiverged\n%s", err, stderr.String())
 	}
 	log := stderr.String()
-	if !strings.Contains(err.Error(), "lower alpha") || !strings.Contains(log, "training diverged;") ||
+	if !strings.Contains(log, "a lower --lr or --alpha") || !strings.Contains(log, "training diverged;") ||
 		!strings.Contains(log, "--resume "+out+".ckpt and a lower --lr") || strings.Contains(log, "stopped;") {
 		t.Fatalf("err %v\n%s", err, log)
 	}
