@@ -1,7 +1,7 @@
 // Package gguf reads and writes GGUF files, the container ggml and llama.cpp use for models and
 // LoRA adapters, and converts tensor data between float32 and ggml's tensor types.
 //
-// Format: ggml's docs/gguf.md and src/gguf.cpp (summarised in the project's SPECS.md §A). A file is
+// Format: ggml's docs/gguf.md and src/gguf.cpp (summarised in docs/gguf.md). A file is
 // a 24-byte header (magic "GGUF", version, tensor count, metadata count), the metadata key/value
 // pairs, the tensor infos, zero padding up to the alignment (general.alignment, default 32), then
 // the data section. Everything is little-endian. Versions 2 and 3 are read; version 3 is written.

@@ -15,7 +15,7 @@ import (
 // FormatVersion is the webtune.format_version written in adapter files.
 const FormatVersion = 1
 
-// Adapter file keys (SPECS.md §B.1, §E.1).
+// Adapter file keys (docs/llamacpp-lora.md, docs/peft.md).
 const (
 	keyArch          = "general.architecture"
 	keyType          = "general.type"
@@ -76,7 +76,7 @@ func writeSync[T tensor.Numeric](f *os.File, m Model[T]) error {
 }
 
 // WriteAdapter writes the LoRA layers of m to w as a llama.cpp LoRA adapter
-// GGUF (SPECS.md §B, §E): for each LoRA layer in model order the tensors
+// GGUF (docs/llamacpp-lora.md, docs/peft.md): for each LoRA layer in model order the tensors
 // <base>.lora_a (ggml dims [in, r], the bytes of A [r, in]) and
 // <base>.lora_b (dims [r, out], the bytes of B [out, r]) as F32, where
 // <base> is BaseTensorName(m, layer); and the keys general.architecture

@@ -59,15 +59,15 @@ func (af *AdapterFile) Ranks() []int {
 	return rs
 }
 
-// tokenEmbd is the one base tensor whose lora_a is transposed (SPECS.md §B.3).
+// tokenEmbd is the one base tensor whose lora_a is transposed (docs/llamacpp-lora.md).
 const tokenEmbd = "token_embd.weight"
 
 // adapterTypes are the tensor types llama.cpp's converter emits for adapters
-// (SPECS.md §B.5).
+// (docs/llamacpp-lora.md).
 var adapterTypes = []gguf.TensorType{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0}
 
 // InspectAdapter checks the file-level rules of a llama.cpp LoRA adapter
-// (SPECS.md §B.1–§B.5) on a parsed GGUF, with no model and without reading
+// (docs/llamacpp-lora.md) on a parsed GGUF, with no model and without reading
 // tensor data, and returns its metadata and pairs:
 //   - general.type "adapter" and adapter.type "lora", both STRING, else
 //     ErrNotAdapter (which wraps ErrFormat);

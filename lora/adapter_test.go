@@ -164,7 +164,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 }
 
 // TestAdapterFileConvention checks the written file against what llama.cpp's
-// adapter loader requires (SPECS.md §B.1–§B.3) and webtune's keys (§E.1).
+// adapter loader requires (docs/llamacpp-lora.md) and webtune's keys (docs/peft.md).
 func TestAdapterFileConvention(t *testing.T) {
 	m := trainedModel(t, 2, []string{"attn_q", "ffn_down"}, WithRSLoRA())
 	data := adapterBytes(t, m)

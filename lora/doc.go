@@ -59,7 +59,7 @@
 // base weight counts rows·cols parameters, as PEFT's count of a bnb
 // Params4bit (packed numel × 2) does.
 //
-// # Adapter files (llama.cpp, SPECS.md §B and §E)
+// # Adapter files (llama.cpp, docs/llamacpp-lora.md, docs/peft.md)
 //
 // WriteAdapter writes what llama.cpp's llama_adapter_lora_init loads: for a
 // layer whose base tensor is <base> (layer+".weight" unless the model
@@ -85,7 +85,7 @@
 // and .weight_b (same bytes, same dims) are read but never written.
 //
 // InspectAdapter holds the file-level rules (keys and their types, tensor
-// names, pairing, tensor types, dims and ranks; SPECS.md §B.1–§B.5) with no
+// names, pairing, tensor types, dims and ranks; docs/llamacpp-lora.md) with no
 // model: ReadAdapter, the adapter store and webtune merge all check files
 // with it and add only what needs the model or the base GGUF.
 //
@@ -110,7 +110,7 @@
 //   - Kalajdzievski, "A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA", arXiv:2312.03732.
 //   - PEFT: src/peft/tuners/lora/{config,layer}.py, utils/other.py (print_trainable_parameters).
 //   - llama.cpp: src/llama-adapter.cpp, convert_lora_to_gguf.py, tools/export-lora.
-//   - webtune /work/shared/SPECS.md §B (adapter GGUF), §D (PEFT), §E (naming).
+//   - docs/llamacpp-lora.md (adapter GGUF) and docs/peft.md (PEFT, naming).
 //
 // # Tests and benchmarks
 //

@@ -95,7 +95,7 @@
 //     (quantize_4bit, quantize_blockwise, dequantize_4bit), csrc/kernels.cu
 //     (kQuantizeBlockwise, dQuantizeNF4, nf4_dequantization_lut).
 //   - PyTorch aten/src/ATen/native/cpu/RangeFactoriesKernel.cpp (linspace).
-//   - webtune /work/shared/SPECS.md §C.
+//   - docs/nf4.md
 //
 // # Tests and benchmarks
 //

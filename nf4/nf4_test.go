@@ -8,7 +8,7 @@ import (
 
 // sourceCode are the NF4 values as printed in bitsandbytes' source
 // (functional.py get_4bit_type("nf4") / kernels.cu nf4_dequantization_lut),
-// with the fp32 bit patterns from SPECS.md §C.1.
+// with the fp32 bit patterns from docs/nf4.md
 var sourceCode = [16]struct {
 	lit  float64
 	bits uint32

@@ -15,7 +15,7 @@
 // validated completely before anything is stored (ValidateAdapter): size cap,
 // parseable GGUF, general.type = "adapter", adapter.type = "lora", and every
 // tensor one half of a well-formed <base>.lora_a / <base>.lora_b pair
-// (llama.cpp's loader rules, SPECS.md §B.1–B.5, as lora.InspectAdapter checks
+// (llama.cpp's loader rules, docs/llamacpp-lora.md, as lora.InspectAdapter checks
 // them for every reader of adapter files). A refused request changes
 // nothing. Statuses: 400 bad name or body, 401 no token, 403 wrong token,
 // 404 unknown, 409 exists without ?overwrite=1, 413 too large, 415 not a GGUF

@@ -32,7 +32,7 @@ type fileSpec struct {
 	tensors []tspec
 }
 
-// adapterKVs are the keys llama.cpp's converter writes (SPECS.md §B.1).
+// adapterKVs are the keys llama.cpp's converter writes (docs/llamacpp-lora.md).
 func adapterKVs(alpha float32) []gguf.KV {
 	return []gguf.KV{
 		{Key: "general.architecture", Value: gguf.String("llama")},
@@ -43,7 +43,7 @@ func adapterKVs(alpha float32) []gguf.KV {
 }
 
 // loraPairs returns lora_a/lora_b tensors of rank r for attn_q and attn_v of
-// nLayers layers of a model with n_embd = dim (SPECS.md §B.2, §B.3).
+// nLayers layers of a model with n_embd = dim (docs/llamacpp-lora.md).
 func loraPairs(nLayers, dim, r int) []tspec {
 	var ts []tspec
 	for l := range nLayers {

@@ -38,7 +38,7 @@ type AdapterInfo struct {
 // ValidateAdapter checks that data is a LoRA adapter GGUF that llama.cpp's
 // adapter loader accepts: a GGUF v2/v3 file that gguf.Open parses (every
 // tensor's data inside the file) and that passes lora.InspectAdapter
-// (SPECS.md §B.1–B.5: general.type, adapter.type, general.architecture,
+// (docs/llamacpp-lora.md: general.type, adapter.type, general.architecture,
 // adapter.lora.alpha, webtune's rank and alpha keys, every tensor half of a
 // <base>.lora_a / <base>.lora_b pair of type F32, F16, BF16 or Q8_0 with
 // consistent dims and ranks 1..MaxRank); and, stricter than llama.cpp, no

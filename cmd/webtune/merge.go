@@ -20,7 +20,7 @@ import (
 //
 //	W + Σ_adapters s·B·A,   s = scale·alpha/rank (scale when alpha is 0)
 //
-// (SPECS §B.4), stored as F32 when W is F32 and F16 otherwise; every other
+// (docs/llamacpp-lora.md), stored as F32 when W is F32 and F16 otherwise; every other
 // tensor and all metadata are copied unchanged.
 
 const mergeUsage = `usage: webtune merge --model base.gguf --lora adapter.gguf[:scale] [--lora ...] --out merged.gguf
@@ -80,7 +80,7 @@ type adapterFile struct {
 	Pairs []adapterPair
 }
 
-// readAdapterFile reads a llama.cpp-convention adapter (SPECS §B.1-§B.4):
+// readAdapterFile reads a llama.cpp-convention adapter (docs/llamacpp-lora.md):
 // lora.InspectAdapter checks the file itself, then, as llama.cpp's loader
 // does, the adapter is checked against base (the base model's parsed GGUF):
 // the same architecture (lora.ErrArchitecture), every adapted tensor in the

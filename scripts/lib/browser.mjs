@@ -1,5 +1,5 @@
 // Headless Chromium (Debian's /usr/bin/chromium driven by playwright-core,
-// SPECS.md §F.3) and a `webtune serve` process for browser tests and
+// docs/oracles.md) and a `webtune serve` process for browser tests and
 // benchmarks. Never downloads a browser.
 //
 //   import { buildAll, startServer, launch } from "./lib/browser.mjs";

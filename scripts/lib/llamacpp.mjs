@@ -2,7 +2,7 @@
 // building anything) as an oracle for webtune's forward pass, adapters and
 // tokenizer: next-token log-probabilities over the whole vocabulary, greedy
 // continuations and tokenization of a GGUF model, optionally with LoRA
-// adapters (SPECS.md §F.1).
+// adapters (docs/oracles.md).
 //
 //   import { nextLogprobs, greedy, tokenize, close } from "./lib/llamacpp.mjs";
 //   const lp = await nextLogprobs("m.gguf", [1, 72, 105], { lora: [{ filePath: "a.gguf", scale: 0.5 }] });
@@ -156,7 +156,7 @@ export async function greedy(modelPath, tokenIds, n, opts = {}) {
  * tokenize returns llama.cpp's token ids for text. opts.addBos prepends the
  * model's BOS when the vocabulary asks for one (llama_tokenize add_special);
  * opts.special parses control-token texts. model.tokenize itself never adds
- * BOS (SPECS §F.1).
+ * BOS (docs/oracles.md).
  */
 export async function tokenize(modelPath, text, opts = {}) {
   const model = await loadModel(modelPath);

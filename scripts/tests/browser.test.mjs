@@ -1,5 +1,5 @@
 // The page in real headless Chromium (Debian's /usr/bin/chromium through
-// playwright-core; SPECS.md §F.3): train on the built-in model with the chart
+// playwright-core; docs/oracles.md): train on the built-in model with the chart
 // and progress moving, download the adapter and check with llama.cpp
 // (node-llama-cpp) that it loads onto the built-in model and changes its
 // output, a corrupt .gguf shows a plain error while the page keeps working,

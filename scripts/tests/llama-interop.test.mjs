@@ -1,4 +1,4 @@
-// llama.cpp interop (node-llama-cpp 3.21.1, SPECS.md §F.1): on tiny llama
+// llama.cpp interop (node-llama-cpp 3.21.1, docs/oracles.md): on tiny llama
 // models written by our gguf writer (go run ./internal/testmodels), webtune's
 // next-token log-probs, greedy continuations and tokenization equal
 // llama.cpp's; adapters trained by `webtune train` (plain and --qlora) load in
@@ -20,7 +20,7 @@ import { nextLogprobs, greedy, tokenize, close } from "../lib/llamacpp.mjs";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 let dir, bin, models;
 
-// Tolerances on max |Δ log p| (SPECS §F.1). Weights in F16, Q8_0 or Q4_0
+// Tolerances on max |Δ log p| (docs/oracles.md). Weights in F16, Q8_0 or Q4_0
 // make ggml's matmul round the activations too (to F16, or to Q8_0 blocks);
 // `webtune generate` does the same by default (--match-ggml, package llama's
 // LoadOptions.MatchGGML). Without it the quantized models are 0.06..0.1 off;

@@ -1,5 +1,5 @@
 // The Cloudflare Worker (wasm/worker, issue 9) end to end under `wrangler dev`
-// 4.86.0, offline on loopback with a local R2 simulation (SPECS.md §F.4):
+// 4.86.0, offline on loopback with a local R2 simulation (docs/oracles.md):
 // the page's assets; publish → list → download gives identical bytes; every
 // refusal returns its status and leaves the store unchanged; concurrent
 // uploads of different names all land; a conditional put lets one upload of a
@@ -86,7 +86,7 @@ const adapterKVs = (alpha = 16) => [
   ["adapter.lora.alpha", T.FLOAT32, alpha],
 ];
 
-/** adapter returns a llama.cpp-style LoRA adapter (SPECS §B.2/B.3): attn_q, attn_v of `layers` layers, n_embd 64. */
+/** adapter returns a llama.cpp-style LoRA adapter (docs/llamacpp-lora.md): attn_q, attn_v of `layers` layers, n_embd 64. */
 function adapter({ rank = 8, layers = 2, seed = 1, kvs = adapterKVs(), extra = [] } = {}) {
   const tensors = [];
   for (let l = 0; l < layers; l++) {

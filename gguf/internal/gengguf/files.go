@@ -7,7 +7,7 @@ import (
 	"github.com/webtune/webtune/gguf"
 )
 
-// The tiny llama of SPECS §F.1: vocab 260, n_embd 64, 2 layers, 4 heads, 2 KV heads, n_ff 128.
+// The tiny llama of docs/oracles.md: vocab 260, n_embd 64, 2 layers, 4 heads, 2 KV heads, n_ff 128.
 const (
 	nVocab = 260
 	nEmbd  = 64

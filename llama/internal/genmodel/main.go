@@ -47,7 +47,7 @@ type result struct {
 	Adapter  string      `json:"adapter,omitempty"` // LoRA adapter file applied at scale 1
 }
 
-// spmVocab is the tiny SentencePiece vocabulary of SPECS §F.1: <unk>, <s>,
+// spmVocab is the tiny SentencePiece vocabulary of docs/oracles.md: <unk>, <s>,
 // </s>, the 256 byte tokens, ▁ (260 tokens).
 func spmVocab() []gguf.KV {
 	toks := []string{"<unk>", "<s>", "</s>"}

@@ -231,7 +231,7 @@ func withUserDefined(v tokenizer.Vocab, text string) tokenizer.Vocab {
 	return v
 }
 
-// writeModel writes a tiny llama model (SPECS §B.6/§B.7) with tok's vocabulary.
+// writeModel writes a tiny llama model (docs/llamacpp-lora.md) with tok's vocabulary.
 func writeModel(path string, tok *tokenizer.Tokenizer) error {
 	const (
 		nEmbd, nFF, nLayer, nHead, ctx = 64, 128, 2, 4, 128
