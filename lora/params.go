@@ -6,13 +6,15 @@ import (
 
 	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/quant"
 	"github.com/webtune/webtune/tensor"
 )
 
 // TotalParamCount returns the number of parameters of m, frozen ones
 // included, each counted once (tied weights too): every Parameter of every
 // layer (a LoRA layer's A, B and its base's), plus every element of an NF4
-// base weight (rows·cols, which is not a Parameter), plus the parameters
+// or GGUF-quantized base weight (rows·cols, which is not a Parameter; a
+// model's QuantMatrices() too, such as a quantized token embedding), plus the parameters
 // outside Layers of a model that lists them with
 // AllParameters() []*nn.Parameter[T] (llama.Model's embeddings and norms).
 func TotalParamCount[T tensor.Numeric](m Model[T]) int {
@@ -54,6 +56,18 @@ func countParams[T tensor.Numeric](m Model[T]) (total, trainable int) {
 	}
 	seen := map[*nn.Parameter[T]]bool{}
 	seenQ := map[*nf4.Tensor]bool{}
+	seenM := map[*quant.Matrix]bool{}
+	addMatrix := func(w *quant.Matrix) {
+		if w != nil && !seenM[w] {
+			seenM[w] = true
+			total += w.Rows() * w.Cols()
+		}
+	}
+	if qm, ok := m.(interface{ QuantMatrices() []*quant.Matrix }); ok {
+		for _, w := range qm.QuantMatrices() {
+			addMatrix(w)
+		}
+	}
 	add := func(ps []*nn.Parameter[T]) {
 		for _, p := range ps {
 			if p == nil || p.Value == nil || seen[p] {
@@ -83,6 +97,9 @@ func countParams[T tensor.Numeric](m Model[T]) (total, trainable int) {
 				seenQ[w] = true
 				total += w.Rows() * w.Cols()
 			}
+		}
+		if q, ok := l.(interface{ Matrix() *quant.Matrix }); ok {
+			addMatrix(q.Matrix())
 		}
 	}
 	for _, l := range m.Layers() {

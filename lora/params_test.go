@@ -3,8 +3,10 @@ package lora
 import (
 	"testing"
 
+	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/quant"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -92,5 +94,50 @@ func TestSummaryFormat(t *testing.T) {
 		if got := commas(n); got != want {
 			t.Errorf("commas(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// quantMatricesModel lists quantized matrices outside its layers (like a
+// quantized token embedding).
+type quantMatricesModel struct {
+	*nn.Sequential[float32]
+	ms []*quant.Matrix
+}
+
+func (m quantMatricesModel) QuantMatrices() []*quant.Matrix { return m.ms }
+
+// TestParamCountsQuantBase counts a GGUF-quantized base weight as rows·cols,
+// once even when the model lists it again, before and after LoRA wraps it.
+func TestParamCountsQuantBase(t *testing.T) {
+	matrix := func(rows, cols int) *quant.Matrix {
+		data, err := quant.Random(gguf.TypeF16, rows, cols, 0.5, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := quant.NewMatrix(gguf.TypeF16, rows, cols, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	seq := newTestModel[float32](t, 1)
+	w, emb := matrix(tmFF, tmIn), matrix(10, tmIn)
+	ql, err := nn.NewQuantLinear[float32]("blk.0.ffn_up", w, nil, tensor.NewCPU[float32]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seq.ReplaceLayer("blk.0.ffn_up", ql); err != nil {
+		t.Fatal(err)
+	}
+	m := quantMatricesModel{seq, []*quant.Matrix{w, emb}}
+	want := testModelParams - tmFF + 10*tmIn // the quantized layer has no bias
+	if got := TotalParamCount[float32](m); got != want {
+		t.Fatalf("total %d, want %d", got, want)
+	}
+	if err := InjectLoRA[float32](m, 2, 4, []string{"ffn_up"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := TotalParamCount[float32](m); got != want+2*48 {
+		t.Fatalf("total %d after LoRA, want %d", got, want+2*48)
 	}
 }

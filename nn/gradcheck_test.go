@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/internal/gradcheck"
 	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/nn"
@@ -193,4 +194,15 @@ func TestLossGradients(t *testing.T) {
 	}
 	ce := func() float64 { l, _, _ := nn.CrossEntropyLoss(logits, targets, -100); return l }
 	gradcheck.Check(t, ce, [][]float64{logits.Data()}, [][]float64{g.Data()})
+}
+
+func TestQuantLinearGradients(t *testing.T) {
+	for _, typ := range []gguf.TensorType{gguf.TypeQ4_K, gguf.TypeQ8_0, gguf.TypeBF16} {
+		t.Run(typ.String(), func(t *testing.T) {
+			q := mustQuantLinear(t, typ, 256, 6, true)
+			checkNode(t, q, randTensor(1, 3, 256), 2) // frozen bias: dx only
+			q.SetFrozen(false)
+			checkNode(t, q, randTensor(3, 2, 2, 256), 4) // dx and db
+		})
+	}
 }
