@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/nn"
 	"github.com/webtune/webtune/tensor"
 )
@@ -35,7 +36,7 @@ func (m *Model[T]) Backward(ctx context.Context, dlogits *tensor.Tensor[T]) erro
 		return err
 	}
 	clear(a.dres)
-	rmsnormBackward(a.dres, gradOf(m.OutputNorm), dlnf, a.resid, m.OutputNorm.Value.Data(), a.rstdf, N, c.Dim)
+	kernels.RMSNormBackward(a.dres, gradOf(m.OutputNorm), dlnf, a.resid, m.OutputNorm.Value.Data(), a.rstdf, N, c.Dim)
 	for l := len(m.Blocks) - 1; l >= 0; l-- {
 		// below block 0's q/k/v there is only attn_norm and token_embd: when
 		// both are frozen their input gradient is not needed
@@ -45,7 +46,7 @@ func (m *Model[T]) Backward(ctx context.Context, dlogits *tensor.Tensor[T]) erro
 		}
 	}
 	if g := gradOf(m.TokenEmbd); g != nil {
-		encoderBackward(g, a.dres, a.tokens, c.Dim)
+		kernels.EncoderBackward(g, a.dres, a.tokens, c.Dim)
 	}
 	return nil
 }
@@ -65,11 +66,11 @@ func (m *Model[T]) blockBackward(ctx context.Context, blk *Block[T], la *layerAc
 	}
 	clear(a.dgate)
 	clear(a.dup)
-	swigluBackward(a.dgate, a.dup, dh, la.gate.Data(), la.up.Data())
+	kernels.SwiGLUBackward(a.dgate, a.dup, dh, la.gate.Data(), la.up.Data())
 	if err := m.sumBackward(ctx, a.dln, la.ln2, N, []linearGrad[T]{{blk.Gate, a.dgate, c.FFN}, {blk.Up, a.dup, c.FFN}}); err != nil {
 		return err
 	}
-	rmsnormBackward(a.dres, gradOf(blk.FFNNorm), a.dln, la.resid2, blk.FFNNorm.Value.Data(), la.rstd2, N, c.Dim)
+	kernels.RMSNormBackward(a.dres, gradOf(blk.FFNNorm), a.dln, la.resid2, blk.FFNNorm.Value.Data(), la.rstd2, N, c.Dim)
 	// attention: resid2 = resid + o(attn(rope(q), rope(k), v))
 	datty, err := layerBackward(ctx, blk.O, a.dres, la.atty, N, c.Dim)
 	if err != nil {
@@ -78,12 +79,14 @@ func (m *Model[T]) blockBackward(ctx context.Context, blk *Block[T], la *layerAc
 	clear(a.dq)
 	clear(a.dk)
 	clear(a.dv)
-	attentionBackwardOn(m.engine, a.dq, a.dk, a.dv, datty, la.q.Data(), la.k.Data(), la.v.Data(), la.att, B, Tn, Tn, NH, NKV, HS)
+	kernels.AttentionBackward(m.engine, a.dq, a.dk, a.dv, datty, la.q.Data(), la.k.Data(), la.v.Data(), la.att, kernels.Attn{B: B, Tq: Tn, Tk: Tn, NH: NH, NKV: NKV, HS: HS})
 	clear(a.dqr)
 	clear(a.dkr)
-	ropeBackward(a.dqr, a.dq, m.cos, m.sin, B, Tn, NH, HS, 0)
-	ropeBackward(a.dkr, a.dk, m.cos, m.sin, B, Tn, NKV, HS, 0)
-	qkv := []linearGrad[T]{{blk.Q, a.dqr, NH * HS}, {blk.K, a.dkr, NKV * HS}, {blk.V, a.dv, NKV * HS}}
+	mode := c.recipe().Rope
+	kernels.RopeBackward(a.dqr, a.dq, m.cos, m.sin, B, Tn, NH, HS, 0, mode)
+	kernels.RopeBackward(a.dkr, a.dk, m.cos, m.sin, B, Tn, NKV, HS, 0, mode)
+	dq, dk := m.qkvExtrasBackward(blk, la, a, N)
+	qkv := []linearGrad[T]{{blk.Q, dq, NH * HS}, {blk.K, dk, NKV * HS}, {blk.V, a.dv, NKV * HS}}
 	if !needDX {
 		for _, l := range qkv {
 			if _, err := l.layer.Backward(ctx, nn.ParamsOnly, tensor.FromSlice(l.dy, N, l.out), la.ln1); err != nil {
@@ -95,8 +98,33 @@ func (m *Model[T]) blockBackward(ctx context.Context, blk *Block[T], la *layerAc
 	if err := m.sumBackward(ctx, a.dln, la.ln1, N, qkv); err != nil {
 		return err
 	}
-	rmsnormBackward(a.dres, gradOf(blk.AttnNorm), a.dln, la.resid, blk.AttnNorm.Value.Data(), la.rstd1, N, c.Dim)
+	kernels.RMSNormBackward(a.dres, gradOf(blk.AttnNorm), a.dln, la.resid, blk.AttnNorm.Value.Data(), la.rstd1, N, c.Dim)
 	return nil
+}
+
+// qkvExtrasBackward is qkvExtrasForward in reverse: from a.dqr, a.dkr (the
+// gradients of the normed, unrotated q and k) and a.dv it accumulates the
+// q/k norm and bias gradients and returns the gradients of the q and k
+// linears' outputs (a.dq, a.dk reused under a q/k norm).
+func (m *Model[T]) qkvExtrasBackward(blk *Block[T], la *layerActs[T], a *activations[T], N int) (dq, dk []T) {
+	c := m.Config
+	dq, dk = a.dqr, a.dkr
+	if blk.QNorm != nil {
+		clear(a.dq)
+		clear(a.dk)
+		kernels.RMSNormBackward(a.dq, gradOf(blk.QNorm), a.dqr, la.qraw.Data(), blk.QNorm.Value.Data(), la.rstdq, N*c.Heads, c.HeadDim)
+		kernels.RMSNormBackward(a.dk, gradOf(blk.KNorm), a.dkr, la.kraw.Data(), blk.KNorm.Value.Data(), la.rstdk, N*c.KVHeads, c.HeadDim)
+		dq, dk = a.dq, a.dk
+	}
+	for _, x := range []struct {
+		b  *nn.Parameter[T]
+		dy []T
+	}{{blk.QBias, dq}, {blk.KBias, dk}, {blk.VBias, a.dv}} {
+		if g := gradOf(x.b); g != nil {
+			kernels.BiasBackward(g, x.dy, N, len(g))
+		}
+	}
+	return dq, dk
 }
 
 // linearGrad is one layer reading a shared input, with its output gradient.

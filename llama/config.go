@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/kernels"
 )
 
 // Sentinel errors; every error of this package wraps one of these or an
@@ -33,11 +34,15 @@ const (
 	MaxParams = 1 << 36 // MaxParams bounds the total parameter count.
 )
 
-// Architecture is the general.architecture value this package runs.
+// Architecture is the general.architecture of the zero Config's family.
+// The package runs every family of Architectures() (arch.go).
 const Architecture = "llama"
 
-// Config holds the hyperparameters of a llama-architecture model (SPECS
-// §B.7). Sizes are ints in Go; in GGUF they are UINT32.
+// Config holds the hyperparameters of a model of one of the families in
+// arch.go, read from the keys of its architecture (llama.embedding_length,
+// qwen2.embedding_length, ...). Sizes are ints in Go; in GGUF they are
+// UINT32. The zero values of the fields after TiedOutput are llama's
+// defaults, so a Config literal without them is a plain llama.
 type Config struct {
 	VocabSize     int     // VocabSize is n_vocab (llama.vocab_size or the tokens array length).
 	Dim           int     // Dim is n_embd (llama.embedding_length).
@@ -50,6 +55,19 @@ type Config struct {
 	RopeBase      float32 // RopeBase is llama.rope.freq_base (default 10000).
 	ContextLength int     // ContextLength is llama.context_length (the KV cache's maximum).
 	TiedOutput    bool    // TiedOutput means no output.weight: logits use token_embd.
+
+	// Arch is general.architecture; "" (and "llama") is llama. It selects
+	// the Recipe (arch.go).
+	Arch string
+	// QKVBias means every block has attn_q/attn_k/attn_v biases (qwen2's
+	// files do; llama.cpp accepts them for llama and qwen3 too).
+	QKVBias bool
+	// RopeFreqScale multiplies every rope angle: 1/rope.scaling.factor
+	// under linear scaling; 0 means 1.
+	RopeFreqScale float32
+	// RopeAttnFactor multiplies rope's cos and sin
+	// (rope.scaling.attn_factor); 0 means 1.
+	RopeAttnFactor float32
 }
 
 // Validate checks that the sizes are positive, within the package limits and
@@ -68,6 +86,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: %s %d outside [1, %d]", ErrConfig, f.name, f.v, f.max)
 		}
 	}
+	if _, err := RecipeOf(c.Arch); err != nil {
+		return err
+	}
 	switch {
 	case c.Heads%c.KVHeads != 0:
 		return fmt.Errorf("%w: head count %d not a multiple of head count kv %d", ErrConfig, c.Heads, c.KVHeads)
@@ -77,6 +98,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: rms epsilon %g not positive", ErrConfig, c.Eps)
 	case !(c.RopeBase > 0):
 		return fmt.Errorf("%w: rope freq base %g not positive", ErrConfig, c.RopeBase)
+	case !(c.RopeFreqScale >= 0) || !(c.RopeAttnFactor >= 0):
+		return fmt.Errorf("%w: rope freq scale %g / attn factor %g negative", ErrConfig, c.RopeFreqScale, c.RopeAttnFactor)
 	}
 	if n := c.ParamCount(); n > MaxParams {
 		return fmt.Errorf("%w: %d parameters exceed %d", ErrConfig, n, int64(MaxParams))
@@ -88,6 +111,12 @@ func (c Config) Validate() error {
 func (c Config) ParamCount() int64 {
 	C, F, q, kv := int64(c.Dim), int64(c.FFN), int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
 	block := 2*C + C*q + 2*C*kv + q*C + 3*C*F
+	if c.QKVBias {
+		block += q + 2*kv
+	}
+	if c.recipe().QKNorm {
+		block += 2 * int64(c.HeadDim)
+	}
 	n := int64(c.VocabSize)*C + C + int64(c.Layers)*block
 	if !c.TiedOutput {
 		n += int64(c.VocabSize) * C
@@ -95,28 +124,35 @@ func (c Config) ParamCount() int64 {
 	return n
 }
 
-// ConfigFromGGUF reads the hyperparameters of a llama-architecture file with
-// the exact types llama.cpp requires (UINT32 sizes, FLOAT32 eps and base).
-// A missing or mistyped key is an error naming it; another architecture is
-// ErrUnsupported. TiedOutput is set when output.weight is absent.
+// ConfigFromGGUF reads the hyperparameters of a file of any family in
+// arch.go from the keys of its architecture, with the exact types
+// llama.cpp requires (UINT32 sizes, FLOAT32 eps and base). A missing or
+// mistyped key is an error naming it; an architecture this package does
+// not run is ErrUnsupported naming it. TiedOutput is set when output.weight
+// is absent, QKVBias when blk.0.attn_q.bias is present.
 func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	arch, err := f.GetString("general.architecture")
 	if err != nil {
 		return Config{}, fmt.Errorf("llama: %w", err)
 	}
-	if arch != Architecture {
-		return Config{}, fmt.Errorf("%w: architecture %q (want %q)", ErrUnsupported, arch, Architecture)
+	rec, err := RecipeOf(arch)
+	if err != nil {
+		return Config{}, err
 	}
 	var c Config
+	if arch != Architecture {
+		c.Arch = arch
+	}
+	p := arch + "."
 	r := keyReader{f: f}
-	c.ContextLength = r.u32("llama.context_length")
-	c.Dim = r.u32("llama.embedding_length")
-	c.Layers = r.u32("llama.block_count")
-	c.FFN = r.perLayer("llama.feed_forward_length", -1)
-	c.Heads = r.perLayer("llama.attention.head_count", -1)
-	c.KVHeads = r.perLayer("llama.attention.head_count_kv", c.Heads)
-	c.Eps = r.f32("llama.attention.layer_norm_rms_epsilon", -1)
-	c.RopeBase = r.f32("llama.rope.freq_base", 10000)
+	c.ContextLength = r.u32(p + "context_length")
+	c.Dim = r.u32(p + "embedding_length")
+	c.Layers = r.u32(p + "block_count")
+	c.FFN = r.perLayer(p+"feed_forward_length", -1)
+	c.Heads = r.perLayer(p+"attention.head_count", -1)
+	c.KVHeads = r.perLayer(p+"attention.head_count_kv", c.Heads)
+	c.Eps = r.f32(p+"attention.layer_norm_rms_epsilon", -1)
+	c.RopeBase = r.f32(p+"rope.freq_base", 10000)
 	if r.err != nil {
 		return Config{}, r.err
 	}
@@ -124,28 +160,80 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	if c.Heads > 0 {
 		def = c.Dim / c.Heads
 	}
-	c.HeadDim = r.u32opt("llama.rope.dimension_count", def)
-	kl := r.u32opt("llama.attention.key_length", def)
-	vl := r.u32opt("llama.attention.value_length", def)
-	c.VocabSize = r.vocab()
+	kl := r.u32opt(p+"attention.key_length", def)
+	vl := r.u32opt(p+"attention.value_length", def)
+	rot := r.u32opt(p+"rope.dimension_count", kl)
+	c.HeadDim = kl
+	c.VocabSize = r.vocab(p + "vocab_size")
 	if r.err != nil {
 		return Config{}, r.err
 	}
-	if kl != c.HeadDim || vl != c.HeadDim {
-		return Config{}, fmt.Errorf("%w: llama.attention.key_length %d / value_length %d differ from llama.rope.dimension_count %d", ErrUnsupported, kl, vl, c.HeadDim)
+	if vl != kl {
+		return Config{}, fmt.Errorf("%w: %sattention.value_length %d differs from key_length %d", ErrUnsupported, p, vl, kl)
 	}
-	if v, ok := f.Value("llama.rope.scaling.type"); ok {
-		if s, _ := v.Any().(string); s != "none" && s != "" {
-			return Config{}, fmt.Errorf("%w: llama.rope.scaling.type %q", ErrUnsupported, s)
-		}
+	if rot != kl {
+		return Config{}, fmt.Errorf("%w: %srope.dimension_count %d differs from the head size %d (partial rope)", ErrUnsupported, p, rot, kl)
+	}
+	if c.RopeFreqScale, c.RopeAttnFactor, err = ropeScaling(f, p); err != nil {
+		return Config{}, err
 	}
 	if _, ok := f.Tensor("output.weight"); !ok {
 		c.TiedOutput = true
+	}
+	if _, ok := f.Tensor("blk.0.attn_q.bias"); ok && rec.QKVBias {
+		c.QKVBias = true
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// ropeScaling reads the rope scaling keys as llama.cpp does: type
+// (default "linear"), factor (or the older rope.scale_linear; 0 = none)
+// and attn_factor. "none" and "linear" are supported (freq scale
+// 1/factor, 1 under "none"); YaRN and LongRoPE are not. Llama 3's scaling
+// is no key: its per-pair factors are the rope_freqs.weight tensor. Scale
+// and factor come back as 0 when they are 1.
+func ropeScaling(f *gguf.File, p string) (scale, attn float32, err error) {
+	r := keyReader{f: f}
+	typ := "linear"
+	if _, ok := f.Value(p + "rope.scaling.type"); ok {
+		s, err := f.GetString(p + "rope.scaling.type")
+		if err != nil {
+			return 0, 0, fmt.Errorf("llama: %w", err)
+		}
+		typ = s
+	}
+	factor := r.f32(p+"rope.scaling.factor", 0)
+	if _, ok := f.Value(p + "rope.scaling.factor"); !ok {
+		factor = r.f32(p+"rope.scale_linear", 0)
+	}
+	attn = r.f32(p+"rope.scaling.attn_factor", 1)
+	if r.err != nil {
+		return 0, 0, r.err
+	}
+	switch typ {
+	case "none":
+		scale = 1
+	case "linear":
+		scale = 1
+		if factor != 0 {
+			scale = 1 / factor
+		}
+	default:
+		return 0, 0, fmt.Errorf("%w: %srope.scaling.type %q (supported: none, linear, and Llama 3's rope_freqs.weight)", ErrUnsupported, p, typ)
+	}
+	if !(scale > 0) || !(attn > 0) {
+		return 0, 0, fmt.Errorf("%w: %srope.scaling.factor %g / attn_factor %g", ErrConfig, p, factor, attn)
+	}
+	if scale == 1 {
+		scale = 0
+	}
+	if attn == 1 {
+		attn = 0
+	}
+	return scale, attn, nil
 }
 
 // keyReader reads typed keys, keeping the first error.
@@ -229,11 +317,11 @@ func (r *keyReader) perLayer(key string, def int) int {
 	return vals[0]
 }
 
-// vocab reads llama.vocab_size, else the tokenizer.ggml.tokens length, else
-// token_embd.weight's ne[1].
-func (r *keyReader) vocab() int {
-	if _, ok := r.f.Value("llama.vocab_size"); ok {
-		return r.u32("llama.vocab_size")
+// vocab reads key (<arch>.vocab_size), else the tokenizer.ggml.tokens
+// length, else token_embd.weight's ne[1].
+func (r *keyReader) vocab(key string) int {
+	if _, ok := r.f.Value(key); ok {
+		return r.u32(key)
 	}
 	if v, ok := r.f.Value("tokenizer.ggml.tokens"); ok && v.Type() == gguf.ValueArray {
 		if s, ok := v.Any().([]string); ok {
@@ -243,28 +331,43 @@ func (r *keyReader) vocab() int {
 	if ti, ok := r.f.Tensor("token_embd.weight"); ok && len(ti.Dims) == 2 && ti.Dims[1] <= MaxVocab {
 		return int(ti.Dims[1])
 	}
-	r.err = fmt.Errorf("llama: key %q (nor tokenizer.ggml.tokens, nor token_embd.weight): %w", "llama.vocab_size", gguf.ErrNotFound)
+	r.err = fmt.Errorf("llama: key %q (nor tokenizer.ggml.tokens, nor token_embd.weight): %w", key, gguf.ErrNotFound)
 	return 0
 }
 
-// KVs returns the metadata of §B.7 for the config, with the exact types
-// llama.cpp checks: general.architecture and every llama.* size as UINT32,
-// eps and rope base as FLOAT32. Tokenizer keys are the caller's.
+// KVs returns the metadata of c's architecture with the exact types
+// llama.cpp checks: general.architecture and every <arch>.* size as UINT32,
+// eps, rope base and rope scaling as FLOAT32. Tokenizer keys are the
+// caller's.
 func (c Config) KVs() []gguf.KV {
 	u := func(v int) gguf.Value { return gguf.Uint32(uint32(v)) }
-	return []gguf.KV{
-		{Key: "general.architecture", Value: gguf.String(Architecture)},
-		{Key: "llama.vocab_size", Value: u(c.VocabSize)},
-		{Key: "llama.context_length", Value: u(c.ContextLength)},
-		{Key: "llama.embedding_length", Value: u(c.Dim)},
-		{Key: "llama.block_count", Value: u(c.Layers)},
-		{Key: "llama.feed_forward_length", Value: u(c.FFN)},
-		{Key: "llama.attention.head_count", Value: u(c.Heads)},
-		{Key: "llama.attention.head_count_kv", Value: u(c.KVHeads)},
-		{Key: "llama.attention.key_length", Value: u(c.HeadDim)},
-		{Key: "llama.attention.value_length", Value: u(c.HeadDim)},
-		{Key: "llama.rope.dimension_count", Value: u(c.HeadDim)},
-		{Key: "llama.rope.freq_base", Value: gguf.Float32(c.RopeBase)},
-		{Key: "llama.attention.layer_norm_rms_epsilon", Value: gguf.Float32(c.Eps)},
+	p := c.Architecture() + "."
+	kvs := []gguf.KV{
+		{Key: "general.architecture", Value: gguf.String(c.Architecture())},
+		{Key: p + "vocab_size", Value: u(c.VocabSize)},
+		{Key: p + "context_length", Value: u(c.ContextLength)},
+		{Key: p + "embedding_length", Value: u(c.Dim)},
+		{Key: p + "block_count", Value: u(c.Layers)},
+		{Key: p + "feed_forward_length", Value: u(c.FFN)},
+		{Key: p + "attention.head_count", Value: u(c.Heads)},
+		{Key: p + "attention.head_count_kv", Value: u(c.KVHeads)},
+		{Key: p + "attention.key_length", Value: u(c.HeadDim)},
+		{Key: p + "attention.value_length", Value: u(c.HeadDim)},
+		{Key: p + "rope.dimension_count", Value: u(c.HeadDim)},
+		{Key: p + "rope.freq_base", Value: gguf.Float32(c.RopeBase)},
+		{Key: p + "attention.layer_norm_rms_epsilon", Value: gguf.Float32(c.Eps)},
 	}
+	if c.RopeFreqScale != 0 && c.RopeFreqScale != 1 {
+		kvs = append(kvs, gguf.KV{Key: p + "rope.scaling.type", Value: gguf.String("linear")},
+			gguf.KV{Key: p + "rope.scaling.factor", Value: gguf.Float32(1 / c.RopeFreqScale)})
+	}
+	if c.RopeAttnFactor != 0 && c.RopeAttnFactor != 1 {
+		kvs = append(kvs, gguf.KV{Key: p + "rope.scaling.attn_factor", Value: gguf.Float32(c.RopeAttnFactor)})
+	}
+	return kvs
+}
+
+// rope returns the kernels.Rope of c (without frequency factors).
+func (c Config) rope() kernels.Rope {
+	return kernels.Rope{Mode: c.recipe().Rope, Base: c.RopeBase, FreqScale: c.RopeFreqScale, AttnFactor: c.RopeAttnFactor}
 }

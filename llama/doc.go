@@ -1,7 +1,10 @@
-// Package llama is a llama-architecture causal language model that matches
-// llama.cpp's forward pass: configuration from GGUF metadata, loading and
-// saving GGUF weights, forward, backward (LoRA and full fine-tuning), a KV
-// cache for generation, and sampling.
+// Package llama is a causal language model of the llama family and its
+// relatives (qwen2, qwen3; arch.go maps general.architecture to each
+// family's Recipe) that matches llama.cpp's forward pass: configuration
+// from GGUF metadata, loading and saving GGUF weights, forward, backward
+// (LoRA and full fine-tuning), a KV cache for generation, and sampling.
+// The per-op forward/backward pairs live in package kernels; this package
+// composes them into blocks.
 //
 // Storage is row-major throughout. Weights are [out, in] in memory; a GGUF
 // tensor with ne [in, out] holds the same bytes. Inside kernels the
@@ -25,8 +28,17 @@
 // with rms(x) = x/√(mean(x²)+eps) (sum of squares in float64 as ggml),
 // rope in NORM mode (adjacent pairs (x[2i], x[2i+1]) rotated by
 // pos·base^(-2i/HS), the angle built in float32 exactly as ggml's rope
-// cache), causal softmax attention with scale 1/√HS, and logits =
-// Wout·rms(x_L)·g (Wout = token_embd when output.weight is absent).
+// cache; Llama 3's rope_freqs.weight divides each pair's angle, linear
+// rope scaling multiplies it), causal softmax attention with scale 1/√HS,
+// and logits = Wout·rms(x_L)·g (Wout = token_embd when output.weight is
+// absent).
+//
+// The other families change the block at three points: qwen2 adds biases
+// to Wq·x, Wk·x, Wv·x (llama.cpp accepts them on llama and qwen3 too);
+// qwen3 applies a per-head RMSNorm with its own [HS] weight to q and k
+// before rope (attn_q_norm, attn_k_norm); both rotate NEOX pairs (x[i],
+// x[i+HS/2]). The head size is attention.key_length, which need not be
+// C/NH (llama.cpp src/models/qwen2.cpp, qwen3.cpp).
 //
 // Agreement with llama.cpp (node-llama-cpp 3.21.1, F32 KV cache): next-token
 // log-probs within ~2e-6 for F32 weights, also with a LoRA adapter on every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/nn"
 	"github.com/webtune/webtune/tensor"
 )
@@ -13,19 +14,24 @@ const IgnoreIndex = -1
 
 // layerActs holds what one block's forward keeps for its backward.
 type layerActs[T tensor.Numeric] struct {
-	resid  []T               // [N, C] block input (residual stream)
-	ln1    *tensor.Tensor[T] // [N, C] rms(resid)·attn_norm
-	rstd1  []T               // [N]
-	q      *tensor.Tensor[T] // [N, NH·HS] rotated
-	k, v   *tensor.Tensor[T] // [N, NKV·HS] (k rotated)
-	att    []T               // [B, NH, Tq, Tk] attention probabilities
-	atty   *tensor.Tensor[T] // [N, NH·HS] attention output
-	resid2 []T               // [N, C] resid + attn_output
-	ln2    *tensor.Tensor[T] // [N, C] rms(resid2)·ffn_norm
-	rstd2  []T               // [N]
-	gate   *tensor.Tensor[T] // [N, F]
-	up     *tensor.Tensor[T] // [N, F]
-	hidden *tensor.Tensor[T] // [N, F] silu(gate)·up
+	resid []T               // [N, C] block input (residual stream)
+	ln1   *tensor.Tensor[T] // [N, C] rms(resid)·attn_norm
+	rstd1 []T               // [N]
+	q     *tensor.Tensor[T] // [N, NH·HS] rotated (after bias and q norm)
+	k, v  *tensor.Tensor[T] // [N, NKV·HS] (k rotated)
+	// with a q/k norm (Recipe.QKNorm): the norms' inputs (linear output
+	// plus bias) and 1/rms per head; q and k then point to qn and kn
+	qraw, kraw   *tensor.Tensor[T] // [N, NH·HS], [N, NKV·HS]
+	qn, kn       *tensor.Tensor[T] // [N, NH·HS], [N, NKV·HS] owned buffers
+	rstdq, rstdk []T               // [N·NH], [N·NKV]
+	att          []T               // [B, NH, Tq, Tk] attention probabilities
+	atty         *tensor.Tensor[T] // [N, NH·HS] attention output
+	resid2       []T               // [N, C] resid + attn_output
+	ln2          *tensor.Tensor[T] // [N, C] rms(resid2)·ffn_norm
+	rstd2        []T               // [N]
+	gate         *tensor.Tensor[T] // [N, F]
+	up           *tensor.Tensor[T] // [N, F]
+	hidden       *tensor.Tensor[T] // [N, F] silu(gate)·up
 }
 
 // activations are the forward state of one (B, T) batch plus backward
@@ -60,6 +66,11 @@ func newActivations[T tensor.Numeric](c Config, B, Tq, Tk int) *activations[T] {
 			att: make([]T, B*c.Heads*Tq*Tk), atty: tensor.Zeros[T](N, c.Heads*c.HeadDim),
 			resid2: make([]T, N*C), ln2: tensor.Zeros[T](N, C), rstd2: make([]T, N),
 			hidden: tensor.Zeros[T](N, F),
+		}
+		if c.recipe().QKNorm {
+			la := &a.layers[l]
+			la.qn, la.kn = tensor.Zeros[T](N, c.Heads*c.HeadDim), tensor.Zeros[T](N, c.KVHeads*c.HeadDim)
+			la.rstdq, la.rstdk = make([]T, N*c.Heads), make([]T, N*c.KVHeads)
 		}
 	}
 	return a
@@ -101,7 +112,7 @@ func (m *Model[T]) Forward(ctx context.Context, tokens [][]int) (*tensor.Tensor[
 		copy(a.tokens[b*Tn:], row)
 	}
 	m.ensureRope(Tn)
-	encoderForward(a.layers[0].resid, a.tokens, m.TokenEmbd.Value.Data(), m.Config.Dim)
+	kernels.EncoderForward(a.layers[0].resid, a.tokens, m.TokenEmbd.Value.Data(), m.Config.Dim)
 	for l, blk := range m.Blocks {
 		next := a.resid
 		if l+1 < len(a.layers) {
@@ -122,7 +133,7 @@ func (m *Model[T]) Forward(ctx context.Context, tokens [][]int) (*tensor.Tensor[
 // headForward applies the output norm and the head to a.resid.
 func (m *Model[T]) headForward(ctx context.Context, a *activations[T], N int) (*tensor.Tensor[T], error) {
 	c := m.Config
-	rmsnormForward(a.lnf.Data(), a.rstdf, a.resid, m.OutputNorm.Value.Data(), N, c.Dim, c.Eps)
+	kernels.RMSNormForward(a.lnf.Data(), a.rstdf, a.resid, m.OutputNorm.Value.Data(), N, c.Dim, c.Eps)
 	return m.layerForward(ctx, m.Output, a.lnf, N, c.VocabSize)
 }
 
@@ -134,7 +145,7 @@ func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerAct
 	c := m.Config
 	N, NH, NKV, HS := B*Tq, c.Heads, c.KVHeads, c.HeadDim
 	var err error
-	rmsnormForward(la.ln1.Data(), la.rstd1, la.resid, blk.AttnNorm.Value.Data(), N, c.Dim, c.Eps)
+	kernels.RMSNormForward(la.ln1.Data(), la.rstd1, la.resid, blk.AttnNorm.Value.Data(), N, c.Dim, c.Eps)
 	if la.q, err = m.layerForward(ctx, blk.Q, la.ln1, N, NH*HS); err != nil {
 		return err
 	}
@@ -144,8 +155,10 @@ func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerAct
 	if la.v, err = m.layerForward(ctx, blk.V, la.ln1, N, NKV*HS); err != nil {
 		return err
 	}
-	ropeForward(la.q.Data(), la.q.Data(), m.cos, m.sin, B, Tq, NH, HS, pos0)
-	ropeForward(la.k.Data(), la.k.Data(), m.cos, m.sin, B, Tq, NKV, HS, pos0)
+	m.qkvExtrasForward(blk, la, N)
+	mode := c.recipe().Rope
+	kernels.RopeForward(la.q.Data(), la.q.Data(), m.cos, m.sin, B, Tq, NH, HS, pos0, mode)
+	kernels.RopeForward(la.k.Data(), la.k.Data(), m.cos, m.sin, B, Tq, NKV, HS, pos0, mode)
 	k, v, Tk := la.k.Data(), la.v.Data(), Tq
 	if kc != nil {
 		Tk = pos0 + Tq
@@ -153,26 +166,48 @@ func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerAct
 		copy(vc[pos0*NKV*HS:], v)
 		k, v = kc[:Tk*NKV*HS], vc[:Tk*NKV*HS]
 	}
-	attentionForwardOn(m.engine, la.atty.Data(), la.att, la.q.Data(), k, v, B, Tq, Tk, NH, NKV, HS)
+	kernels.AttentionForward(m.engine, la.atty.Data(), la.att, la.q.Data(), k, v, kernels.Attn{B: B, Tq: Tq, Tk: Tk, NH: NH, NKV: NKV, HS: HS})
 	o, err := m.layerForward(ctx, blk.O, la.atty, N, c.Dim)
 	if err != nil {
 		return err
 	}
-	residualForward(la.resid2, la.resid, o.Data())
-	rmsnormForward(la.ln2.Data(), la.rstd2, la.resid2, blk.FFNNorm.Value.Data(), N, c.Dim, c.Eps)
+	kernels.ResidualForward(la.resid2, la.resid, o.Data())
+	kernels.RMSNormForward(la.ln2.Data(), la.rstd2, la.resid2, blk.FFNNorm.Value.Data(), N, c.Dim, c.Eps)
 	if la.gate, err = m.layerForward(ctx, blk.Gate, la.ln2, N, c.FFN); err != nil {
 		return err
 	}
 	if la.up, err = m.layerForward(ctx, blk.Up, la.ln2, N, c.FFN); err != nil {
 		return err
 	}
-	swigluForward(la.hidden.Data(), la.gate.Data(), la.up.Data())
+	kernels.SwiGLUForward(la.hidden.Data(), la.gate.Data(), la.up.Data())
 	d, err := m.layerForward(ctx, blk.Down, la.hidden, N, c.Dim)
 	if err != nil {
 		return err
 	}
-	residualForward(next, la.resid2, d.Data())
+	kernels.ResidualForward(next, la.resid2, d.Data())
 	return nil
+}
+
+// qkvExtrasForward applies the block's optional steps between the q/k/v
+// linears and rope: the biases (in place), then the per-head q and k
+// norms (into la.qn, la.kn, which become la.q and la.k).
+func (m *Model[T]) qkvExtrasForward(blk *Block[T], la *layerActs[T], N int) {
+	c := m.Config
+	for _, x := range []struct {
+		b   *nn.Parameter[T]
+		out *tensor.Tensor[T]
+	}{{blk.QBias, la.q}, {blk.KBias, la.k}, {blk.VBias, la.v}} {
+		if x.b != nil {
+			kernels.BiasForward(x.out.Data(), x.b.Value.Data(), N, x.b.Value.Size())
+		}
+	}
+	if blk.QNorm == nil {
+		return
+	}
+	la.qraw, la.kraw = la.q, la.k
+	kernels.RMSNormForward(la.qn.Data(), la.rstdq, la.qraw.Data(), blk.QNorm.Value.Data(), N*c.Heads, c.HeadDim, c.Eps)
+	kernels.RMSNormForward(la.kn.Data(), la.rstdk, la.kraw.Data(), blk.KNorm.Value.Data(), N*c.KVHeads, c.HeadDim, c.Eps)
+	la.q, la.k = la.qn, la.kn
 }
 
 // layerForward runs a linear slot on x [N, in] (rounded first as ggml

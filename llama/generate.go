@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -65,7 +66,7 @@ func (s *Session[T]) Eval(ctx context.Context, tokens []int) (*tensor.Tensor[T],
 	m.ensureRope(s.pos + Tq)
 	a := newActivations[T](m.Config, 1, Tq, s.pos+Tq)
 	copy(a.tokens, tokens)
-	encoderForward(a.layers[0].resid, a.tokens, m.TokenEmbd.Value.Data(), m.Config.Dim)
+	kernels.EncoderForward(a.layers[0].resid, a.tokens, m.TokenEmbd.Value.Data(), m.Config.Dim)
 	for l, blk := range m.Blocks {
 		next := a.resid
 		if l+1 < len(a.layers) {
@@ -88,7 +89,7 @@ func (s *Session[T]) Eval(ctx context.Context, tokens []int) (*tensor.Tensor[T],
 func LogSoftmax[T tensor.Numeric](logits []T) []float64 {
 	x := make([]float64, len(logits))
 	tensor.Convert(x, logits)
-	logSoftmaxForward(x, x)
+	kernels.LogSoftmaxForward(x, x)
 	return x
 }
 

@@ -40,9 +40,12 @@ type tensorSpec struct {
 	dims []uint64
 }
 
-// expectedTensors lists the tensors of §B.6 for c in file-independent
-// order: token_embd, output_norm, output (unless tied), then each block.
+// expectedTensors lists the tensors of c in file-independent order:
+// token_embd, output_norm, output (unless tied), then each block's (with
+// the q/k/v biases and q/k norms when c has them).
 func expectedTensors(c Config) []tensorSpec {
+	rec := c.recipe()
+	HS := uint64(c.HeadDim)
 	C, F, V := uint64(c.Dim), uint64(c.FFN), uint64(c.VocabSize)
 	q, kv := uint64(c.Heads*c.HeadDim), uint64(c.KVHeads*c.HeadDim)
 	specs := []tensorSpec{{"token_embd.weight", []uint64{C, V}}, {"output_norm.weight", []uint64{C}}}
@@ -61,6 +64,14 @@ func expectedTensors(c Config) []tensorSpec {
 			tensorSpec{p + "ffn_gate.weight", []uint64{C, F}},
 			tensorSpec{p + "ffn_up.weight", []uint64{C, F}},
 			tensorSpec{p + "ffn_down.weight", []uint64{F, C}})
+		if c.QKVBias {
+			specs = append(specs, tensorSpec{p + "attn_q.bias", []uint64{q}},
+				tensorSpec{p + "attn_k.bias", []uint64{kv}}, tensorSpec{p + "attn_v.bias", []uint64{kv}})
+		}
+		if rec.QKNorm {
+			specs = append(specs, tensorSpec{p + "attn_q_norm.weight", []uint64{HS}},
+				tensorSpec{p + "attn_k_norm.weight", []uint64{HS}})
+		}
 	}
 	return specs
 }
@@ -76,6 +87,9 @@ func checkTensors(f *gguf.File, c Config) error {
 	for _, s := range expectedTensors(c) {
 		want[s.name] = s.dims
 		ti, ok := f.Tensor(s.name)
+		if !ok && strings.HasSuffix(s.name, ".bias") {
+			return fmt.Errorf("%w: tensor %q not found while blk.0.attn_q.bias is present (biases must be on attn_q, attn_k and attn_v of every block)", ErrUnsupported, s.name)
+		}
 		if !ok {
 			return fmt.Errorf("%w: tensor %q not found", ErrShape, s.name)
 		}
@@ -90,11 +104,11 @@ func checkTensors(f *gguf.File, c Config) error {
 		if _, ok := want[ti.Name]; ok {
 			continue
 		}
-		if ti.Name == ropeFreqsName && sameDims(ti.Dims, []uint64{uint64(c.HeadDim / 2)}) && gguf.CanDecode(ti.Type) {
+		if ti.Name == ropeFreqsName && c.recipe().RopeFreqs && sameDims(ti.Dims, []uint64{uint64(c.HeadDim / 2)}) && gguf.CanDecode(ti.Type) {
 			continue
 		}
 		if strings.HasSuffix(ti.Name, ".bias") {
-			return fmt.Errorf("%w: bias tensor %q", ErrUnsupported, ti.Name)
+			return fmt.Errorf("%w: bias tensor %q (a %s model may have attn_q/attn_k/attn_v biases, in every block)", ErrUnsupported, ti.Name, c.Architecture())
 		}
 		return fmt.Errorf("%w: unexpected tensor %q %v", ErrShape, ti.Name, ti.Dims)
 	}
@@ -112,7 +126,7 @@ func sameDims(a, b []uint64) bool {
 	return slices.Equal(trim(a), trim(b))
 }
 
-// Load reads a llama-architecture GGUF model from r (size bytes) and returns
+// Load reads a GGUF model of a family in arch.go (llama, qwen2, qwen3) from r (size bytes) and returns
 // the model (frozen; on opt.Engine or DefaultEngine) and the parsed file (for the
 // tokenizer's metadata). Weights of any type gguf decodes (F32, F16, BF16,
 // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) become T one tensor at a
@@ -233,6 +247,9 @@ func (m *Model[T]) loadWeights(f *gguf.File, opt LoadOptions) error {
 		if b.FFNNorm, err = param(p+"ffn_norm.weight", c.Dim); err != nil {
 			return err
 		}
+		if err := b.loadExtras(c, p, param); err != nil {
+			return err
+		}
 		for _, s := range []struct {
 			slot    *nn.Node[T]
 			name    string
@@ -243,6 +260,32 @@ func (m *Model[T]) loadWeights(f *gguf.File, opt LoadOptions) error {
 			if *s.slot, err = linear(p+s.name+".weight", s.in, s.out, opt.QLoRA); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// loadExtras reads the block's optional tensors (prefix p = "blk.N.") that
+// c has.
+func (b *Block[T]) loadExtras(c Config, p string, param func(name string, shape ...int) (*nn.Parameter[T], error)) error {
+	var err error
+	if c.QKVBias {
+		if b.QBias, err = param(p+"attn_q.bias", c.Heads*c.HeadDim); err != nil {
+			return err
+		}
+		if b.KBias, err = param(p+"attn_k.bias", c.KVHeads*c.HeadDim); err != nil {
+			return err
+		}
+		if b.VBias, err = param(p+"attn_v.bias", c.KVHeads*c.HeadDim); err != nil {
+			return err
+		}
+	}
+	if c.recipe().QKNorm {
+		if b.QNorm, err = param(p+"attn_q_norm.weight", c.HeadDim); err != nil {
+			return err
+		}
+		if b.KNorm, err = param(p+"attn_k_norm.weight", c.HeadDim); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -29,7 +30,7 @@ func (m *Model[T]) ForwardBackward(ctx context.Context, tokens, targets [][]int,
 		a.dlogits = tensor.Zeros[T](a.B, a.T, V)
 	}
 	clear(a.dlogits.Data())
-	crossEntropyBackward(a.dlogits.Data(), a.logits.Data(), a.lse, a.targets, N, V, T(gradScale/float64(count)))
+	kernels.CrossEntropyBackward(a.dlogits.Data(), a.logits.Data(), a.lse, a.targets, N, V, T(gradScale/float64(count)))
 	return loss, m.Backward(ctx, a.dlogits)
 }
 
@@ -53,7 +54,7 @@ func (m *Model[T]) loss(ctx context.Context, tokens, targets [][]int) (float64, 
 	for b, row := range targets {
 		copy(a.targets[b*Tn:], row)
 	}
-	count := crossEntropyForward(a.losses, a.lse, logits.Data(), a.targets, N, V)
+	count := kernels.CrossEntropyForward(a.losses, a.lse, logits.Data(), a.targets, N, V)
 	if count == 0 {
 		return 0, 0, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/nn"
 	"github.com/webtune/webtune/tensor"
@@ -22,9 +23,26 @@ type Block[T tensor.Numeric] struct {
 	Gate     nn.Node[T]       // Gate is blk.N.ffn_gate: C → F.
 	Up       nn.Node[T]       // Up is blk.N.ffn_up: C → F.
 	Down     nn.Node[T]       // Down is blk.N.ffn_down: F → C.
+
+	// Optional per-layer tensors (nil when the config has none): never
+	// LoRA targets, trainable only under SetTrainable(true).
+	QBias, KBias, VBias *nn.Parameter[T] // QBias… are blk.N.attn_{q,k,v}.bias [NH·HS], [NKV·HS] (Config.QKVBias).
+	QNorm, KNorm        *nn.Parameter[T] // QNorm, KNorm are blk.N.attn_{q,k}_norm.weight [HS] (Recipe.QKNorm).
 }
 
-// Model is a llama-architecture causal LM. It keeps the activations of the
+// extras returns the block's optional parameters that exist, in file order.
+func (b *Block[T]) extras() []*nn.Parameter[T] {
+	var ps []*nn.Parameter[T]
+	for _, p := range []*nn.Parameter[T]{b.QBias, b.KBias, b.VBias, b.QNorm, b.KNorm} {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// Model is a causal LM of one of the families in arch.go (llama, qwen2,
+// qwen3). It keeps the activations of the
 // last Forward for Backward, so one Model serves one goroutine at a time.
 //
 // Layer names are the GGUF tensor names without ".weight" (blk.0.attn_q,
@@ -74,9 +92,9 @@ func DefaultEngine[T tensor.Numeric]() tensor.Engine[T] { return tensor.NewBlock
 // Engine returns the engine the model computes with.
 func (m *Model[T]) Engine() tensor.Engine[T] { return m.engine }
 
-// Architecture returns "llama", the general.architecture an adapter for this
-// model must carry.
-func (m *Model[T]) Architecture() string { return Architecture }
+// Architecture returns the model's general.architecture ("llama", "qwen2",
+// ...), which an adapter for it must carry.
+func (m *Model[T]) Architecture() string { return m.Config.Architecture() }
 
 // BaseTensorName returns the GGUF tensor that layer adapts: layer+".weight"
 // (blk.0.attn_q → blk.0.attn_q.weight).
@@ -163,6 +181,7 @@ func (m *Model[T]) AllParameters() []*nn.Parameter[T] {
 		for _, l := range []nn.Node[T]{b.Q, b.K, b.V, b.O} {
 			add(l.Parameters()...)
 		}
+		add(b.extras()...)
 		add(b.FFNNorm)
 		for _, l := range []nn.Node[T]{b.Gate, b.Up, b.Down} {
 			add(l.Parameters()...)
@@ -210,6 +229,9 @@ func (m *Model[T]) SetTrainable(on bool) error {
 	for _, b := range m.Blocks {
 		b.AttnNorm.SetTrainable(on)
 		b.FFNNorm.SetTrainable(on)
+		for _, p := range b.extras() {
+			p.SetTrainable(on)
+		}
 	}
 	for _, p := range ptrs {
 		if l, ok := (*p).(*nn.Linear[T]); ok {
@@ -227,7 +249,9 @@ func (m *Model[T]) ensureRope(P int) {
 	}
 	P = max(P, min(m.Config.ContextLength, 2048), 2*len(m.cos)/max(half, 1))
 	m.cos, m.sin = make([]T, P*half), make([]T, P*half)
-	ropeCache(m.cos, m.sin, P, m.Config.HeadDim, m.Config.RopeBase, m.RopeFreqs)
+	r := m.Config.rope()
+	r.FreqFactors = m.RopeFreqs
+	kernels.RopeCache(m.cos, m.sin, P, m.Config.HeadDim, r)
 }
 
 // QuantizeNF4 replaces every dense linear layer of the blocks with its NF4

@@ -41,7 +41,7 @@ func SaveAs[T tensor.Numeric](w io.Writer, m *Model[T], typ gguf.TensorType, voc
 		if kv.Key == "tokenizer.ggml.tokens" && kv.Value.Len() != c.VocabSize {
 			return fmt.Errorf("%w: tokenizer.ggml.tokens has %d entries, vocab size is %d", ErrShape, kv.Value.Len(), c.VocabSize)
 		}
-		if strings.HasPrefix(kv.Key, Architecture+".") || kv.Key == "general.architecture" || kv.Key == "general.file_type" || kv.Key == "general.quantization_version" {
+		if strings.HasPrefix(kv.Key, c.Architecture()+".") || kv.Key == "general.architecture" || kv.Key == "general.file_type" || kv.Key == "general.quantization_version" {
 			continue // ours win: they describe the model being written
 		}
 		kvs = append(kvs, kv)
@@ -90,6 +90,11 @@ func (m *Model[T]) tensorData(name string) ([]float32, error) {
 			return toF32(m.Blocks[i].AttnNorm.Value.Data()), nil
 		case "ffn_norm.weight":
 			return toF32(m.Blocks[i].FFNNorm.Value.Data()), nil
+		}
+		for _, p := range m.Blocks[i].extras() {
+			if p.Name == name {
+				return toF32(p.Value.Data()), nil
+			}
 		}
 	}
 	l := m.Layer(strings.TrimSuffix(name, ".weight"))

@@ -20,7 +20,9 @@ func TinyConfig() Config {
 // frozen (call SetTrainable(true) for full fine-tuning), on DefaultEngine:
 // linear layers U(±1/√in) (PyTorch's default), token embeddings N(0, 1)
 // (N(0, 1/C) when tied, so the tied head's logits stay O(1)), norm weights
-// U(0.8, 1.2) so that tests exercise them. It panics on an invalid config
+// (q/k norms too) U(0.8, 1.2) so that tests exercise them, biases
+// U(±0.5). The optional tensors are drawn after a block's linears, so a
+// llama config's weights do not change when they are absent. It panics on an invalid config
 // (a programmer error in a test).
 func NewRandom[T tensor.Numeric](cfg Config, seed uint64) *Model[T] {
 	return NewRandomOn[T](cfg, seed, nil)
@@ -67,6 +69,12 @@ func NewRandomOn[T tensor.Numeric](cfg Config, seed uint64, engine tensor.Engine
 		b.FFNNorm = norm(p + "ffn_norm.weight")
 		b.Gate, b.Up = lin(p+"ffn_gate", cfg.Dim, cfg.FFN), lin(p+"ffn_up", cfg.Dim, cfg.FFN)
 		b.Down = lin(p+"ffn_down", cfg.FFN, cfg.Dim)
+		if cfg.QKVBias {
+			b.QBias, b.KBias, b.VBias = vec[T](r, p+"attn_q.bias", qC, 0, 0.5), vec[T](r, p+"attn_k.bias", kvC, 0, 0.5), vec[T](r, p+"attn_v.bias", kvC, 0, 0.5)
+		}
+		if cfg.recipe().QKNorm {
+			b.QNorm, b.KNorm = vec[T](r, p+"attn_q_norm.weight", cfg.HeadDim, 0.8, 0.4), vec[T](r, p+"attn_k_norm.weight", cfg.HeadDim, 0.8, 0.4)
+		}
 	}
 	m.OutputNorm = norm("output_norm.weight")
 	if cfg.TiedOutput {
@@ -77,6 +85,20 @@ func NewRandomOn[T tensor.Numeric](cfg Config, seed uint64, engine tensor.Engine
 		m.Output = lin("output", cfg.Dim, cfg.VocabSize)
 	}
 	return m
+}
+
+// vec returns a frozen parameter of n values from U(lo, lo+width), or
+// U(−width, width) when lo is 0 (biases).
+func vec[T tensor.Numeric](r *rand.Rand, name string, n int, lo, width float64) *nn.Parameter[T] {
+	w := make([]T, n)
+	for i := range w {
+		if lo == 0 {
+			w[i] = T(width * (2*r.Float64() - 1))
+		} else {
+			w[i] = T(lo + width*r.Float64())
+		}
+	}
+	return nn.NewParameter(name, tensor.FromSlice(w, n), false)
 }
 
 // tieHead makes the output head a Linear over TokenEmbd's tensor and then

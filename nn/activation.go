@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -169,27 +170,12 @@ func sigmoidBackward[T tensor.Numeric](dx, dy, x []T) {
 	}
 }
 
-// geluC is √(2/π), the constant of GELU's tanh approximation.
-var geluC = math.Sqrt(2 / math.Pi)
+// geluForward: y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))), package kernels'
+// GELU.
+func geluForward[T tensor.Numeric](y, x []T) { kernels.GELUForward(y, x) }
 
-// geluForward: y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-func geluForward[T tensor.Numeric](y, x []T) {
-	for i, v := range x {
-		f := float64(v)
-		y[i] = T(0.5 * f * (1 + math.Tanh(geluC*(f+0.044715*f*f*f))))
-	}
-}
-
-// geluBackward: dx = dy·(½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)),
-// u = √(2/π)(x + 0.044715x³).
-func geluBackward[T tensor.Numeric](dx, dy, x []T) {
-	for i, v := range x {
-		f := float64(v)
-		t := math.Tanh(geluC * (f + 0.044715*f*f*f))
-		d := 0.5*(1+t) + 0.5*f*(1-t*t)*geluC*(1+3*0.044715*f*f)
-		dx[i] = dy[i] * T(d)
-	}
-}
+// geluBackward: dx = dy·GELU'(x) (dx zero on entry: the kernel accumulates).
+func geluBackward[T tensor.Numeric](dx, dy, x []T) { kernels.GELUBackward(dx, dy, x) }
 
 // siluForward: y = x·σ(x).
 func siluForward[T tensor.Numeric](y, x []T) {

@@ -2,9 +2,9 @@ package nn
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
+	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -85,30 +85,24 @@ func CrossEntropyLoss[T tensor.Numeric](logits *tensor.Tensor[T], targets []int,
 }
 
 // crossEntropyForwardBackward returns Σ_n (logsumexp(x[n]) − x[n, t_n]) over
-// counted rows (stable: the row max is subtracted before exp) and writes
-// dx[n] = (softmax(x[n]) − onehot(t_n))/count, x and dx [N, V].
+// counted rows and writes dx[n] = (softmax(x[n]) − onehot(t_n))/count, x
+// and dx [N, V] (dx zero on entry), with package kernels' cross-entropy
+// pair (which ignores targets < 0).
 func crossEntropyForwardBackward[T tensor.Numeric](dx, x []T, targets []int, ignore, v, count int) float64 {
-	var sum float64
-	inv := 1 / float64(count)
-	for n, t := range targets {
+	n := len(targets)
+	ts := make([]int, n)
+	for i, t := range targets {
+		ts[i] = t
 		if t == ignore {
-			continue
+			ts[i] = -1
 		}
-		xr, dr := x[n*v:(n+1)*v], dx[n*v:(n+1)*v]
-		m := float64(xr[0])
-		for _, e := range xr {
-			m = max(m, float64(e))
-		}
-		var z float64
-		for _, e := range xr {
-			z += math.Exp(float64(e) - m)
-		}
-		lse := m + math.Log(z)
-		sum += lse - float64(xr[t])
-		for i, e := range xr {
-			dr[i] = T(math.Exp(float64(e)-lse) * inv)
-		}
-		dr[t] -= T(inv)
+	}
+	losses, lse := make([]T, n), make([]T, n)
+	kernels.CrossEntropyForward(losses, lse, x, ts, n, v)
+	kernels.CrossEntropyBackward(dx, x, lse, ts, n, v, T(1/float64(count)))
+	var sum float64
+	for _, l := range losses {
+		sum += float64(l)
 	}
 	return sum
 }

@@ -2,14 +2,15 @@ package nn
 
 import (
 	"context"
-	"math"
 
+	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/tensor"
 )
 
 // RMSNorm normalises each row of x [..., C] by its root mean square and
 // scales by a learned gain g [C]: y = x / √(mean(x²) + eps) · g (llama's
-// attn_norm/ffn_norm, Zhang & Sennrich 2019).
+// attn_norm/ffn_norm, Zhang & Sennrich 2019), with package kernels'
+// RMSNorm pair (eps rounded to float32 as in GGUF).
 type RMSNorm[T tensor.Numeric] struct {
 	name     string
 	dim      int
@@ -67,7 +68,8 @@ func (r *RMSNorm[T]) Forward(ctx context.Context, inputs ...*tensor.Tensor[T]) (
 		return nil, err
 	}
 	y := tensor.Zeros[T](x.Shape()...)
-	rmsnormForward(y.Data(), x.Data(), r.weight.Value.Data(), r.dim, r.eps)
+	n := x.Size() / r.dim
+	kernels.RMSNormForward(y.Data(), make([]T, n), x.Data(), r.weight.Value.Data(), n, r.dim, float32(r.eps))
 	r.outShape = y.Shape()
 	return y, nil
 }
@@ -93,54 +95,10 @@ func (r *RMSNorm[T]) Backward(ctx context.Context, mode BackwardMode, dy *tensor
 	if trainable(r.weight) {
 		dg = r.weight.Grad.Data()
 	}
-	rmsnormBackward(dxd, dg, dy.Data(), x.Data(), r.weight.Value.Data(), r.dim, r.eps)
+	// the forward's 1/rms of x, recomputed (a layer keeps no activations)
+	n := x.Size() / r.dim
+	rstd := make([]T, n)
+	kernels.RMSNormForward(make([]T, x.Size()), rstd, x.Data(), r.weight.Value.Data(), n, r.dim, float32(r.eps))
+	kernels.RMSNormBackward(dxd, dg, dy.Data(), x.Data(), r.weight.Value.Data(), rstd, n, r.dim)
 	return []*tensor.Tensor[T]{dx}, nil
-}
-
-// rmsInv returns 1/√(mean(x²) + eps) of one row, accumulated in float64.
-func rmsInv[T tensor.Numeric](x []T, eps float64) float64 {
-	return 1 / math.Sqrt(tensor.SumSq(x)/float64(len(x))+eps)
-}
-
-// rmsnormForward: y[n, c] = x[n, c]·s_n·g[c], s_n = 1/√(mean_c x[n, c]² + eps),
-// x, y [N, C], g [C].
-func rmsnormForward[T tensor.Numeric](y, x, g []T, c int, eps float64) {
-	for o := 0; o < len(x); o += c {
-		xr, yr := x[o:o+c], y[o:o+c]
-		s := T(rmsInv(xr, eps))
-		for i, v := range xr {
-			yr[i] = v * s * g[i]
-		}
-	}
-}
-
-// rmsnormBackward, per row with s = 1/√(mean x² + eps):
-//
-//	dg[c] += dy[c]·x[c]·s
-//	dx[c]  = s·g[c]·dy[c] − x[c]·s³/C · Σ_j g[j]·dy[j]·x[j]
-//
-// dx or dg may be nil (not computed).
-func rmsnormBackward[T tensor.Numeric](dx, dg, dy, x, g []T, c int, eps float64) {
-	for o := 0; o < len(x); o += c {
-		xr, dyr := x[o:o+c], dy[o:o+c]
-		s := rmsInv(xr, eps)
-		if dg != nil {
-			st := T(s)
-			for i, v := range xr {
-				dg[i] += dyr[i] * v * st
-			}
-		}
-		if dx == nil {
-			continue
-		}
-		var dot float64
-		for i, v := range xr {
-			dot += float64(g[i]) * float64(dyr[i]) * float64(v)
-		}
-		k := T(dot * s * s * s / float64(c))
-		st, dxr := T(s), dx[o:o+c]
-		for i, v := range xr {
-			dxr[i] = st*g[i]*dyr[i] - v*k
-		}
-	}
 }

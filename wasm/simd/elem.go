@@ -46,7 +46,7 @@ import "math"
 // 87 below its maximum (so ±Inf too); otherwise every exponent argument
 // x − max lies in [−87, 0].
 
-// Constants of Expf32 (Cephes expf); llama/exp_js.go inlines the same.
+// Constants of Expf32 (Cephes expf); kernels/fast_js.go inlines the same.
 const (
 	expLog2e   = 1.44269504088896341
 	expC1      = 0.693359375

@@ -395,7 +395,7 @@ func addrOrNil(s []float32) int {
 	return addr(s)
 }
 
-// The scalar references: llama's float32 kernels (llama/exp_js.go), for
+// The scalar references: package kernels' float32 kernels (kernels/fast_js.go), for
 // the rows the module leaves to Go and for the tests.
 
 // Expf32 is the float32 exp every wasm path of webtune uses (llama's

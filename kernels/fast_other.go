@@ -1,13 +1,13 @@
 //go:build !(js && wasm)
 
-package llama
+package kernels
 
 import "github.com/webtune/webtune/tensor"
 
 // Outside js/wasm the fast* hooks do nothing (they report false): the
 // kernels keep their float64 math.Exp loops and full attention products,
-// whose results the llama.cpp agreement tests pin down. See exp_js.go and
-// kernels_attention_causal_js.go.
+// whose results the llama.cpp agreement tests pin down. See fast_js.go and
+// attention_causal_js.go.
 
 func fastSwigluForward[T tensor.Numeric](out, gate, up []T) bool { return false }
 
@@ -21,11 +21,11 @@ func fastAddScaledExp[T tensor.Numeric](d, row []T, sub, scale T) bool { return 
 
 func fastMax[T tensor.Numeric](row []T) (T, bool) { return 0, false }
 
-func fastAttentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []T, B, Tq, Tk, NH, NKV, HS int) bool {
+func fastAttentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []T, sh Attn) bool {
 	return false
 }
 
-func fastAttentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) bool {
+func fastAttentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, sh Attn) bool {
 	return false
 }
 

@@ -1,4 +1,4 @@
-package llama
+package kernels
 
 import (
 	"fmt"
@@ -46,8 +46,8 @@ func TestAttentionOnEngine(t *testing.T) {
 				for i := range x.out {
 					x.out[i] = float32(math.NaN()) // overwritten
 				}
-				attentionForwardOn(e, x.out, x.att, q, k, v, B, Tq, Tk, NH, NKV, HS)
-				attentionBackwardOn(e, x.dq, x.dk, x.dv, dy, q, k, v, x.att, B, Tq, Tk, NH, NKV, HS)
+				AttentionForward(e, x.out, x.att, q, k, v, at(B, Tq, Tk, NH, NKV, HS))
+				AttentionBackward(e, x.dq, x.dk, x.dv, dy, q, k, v, x.att, at(B, Tq, Tk, NH, NKV, HS))
 				return x
 			}
 			want, got := run(tensor.NewCPU[float32]()), run(e)
@@ -84,8 +84,8 @@ func BenchmarkAttention(b *testing.B) {
 	for _, e := range []tensor.Engine[float32]{tensor.NewCPU[float32](), testStridedEngine()} {
 		b.Run(e.Name(), func(b *testing.B) {
 			for b.Loop() {
-				attentionForwardOn(e, out, att, q, k, v, B, T, T, NH, NH, HS)
-				attentionBackwardOn(e, dq, dk, dv, dy, q, k, v, att, B, T, T, NH, NH, HS)
+				AttentionForward(e, out, att, q, k, v, at(B, T, T, NH, NH, HS))
+				AttentionBackward(e, dq, dk, dv, dy, q, k, v, att, at(B, T, T, NH, NH, HS))
 			}
 		})
 	}

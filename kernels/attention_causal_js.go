@@ -1,10 +1,8 @@
 //go:build js && wasm
 
-package llama
+package kernels
 
 import (
-	"math"
-
 	"github.com/webtune/webtune/tensor"
 	"github.com/webtune/webtune/wasm/simd"
 )
@@ -13,7 +11,7 @@ import (
 // attention products in the browser (a variable for tests).
 var causalBlock = 64
 
-// fastAttentionForwardOn is attentionForwardOn for training (Tq = Tk) in
+// fastAttentionForwardOn is AttentionForward for training (Tq = Tk) in
 // the browser: the per-head products run in row blocks of causalBlock
 // queries that stop at the block's last key, so the masked upper triangle
 // is mostly not computed (5/8 of the work at T = 256). The results equal
@@ -22,11 +20,12 @@ var causalBlock = 64
 // block's softmax rows (and, in backward, their softmax gradient) run in one
 // call of package simd's element-wise module when it is available. It
 // reports false (and does nothing) where it does not apply.
-func fastAttentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []T, B, Tq, Tk, NH, NKV, HS int) bool {
+func fastAttentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []T, sh Attn) bool {
+	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
 	if Tq != Tk || !is32[T]() || !attentionGemm(e) {
 		return false
 	}
-	scale := T(1 / math.Sqrt(float64(HS)))
+	scale := T(sh.scale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	bs := causalBlock
@@ -59,12 +58,13 @@ func fastAttentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k
 	return true
 }
 
-// fastAttentionBackwardOn is attentionBackwardOn in the same row blocks.
-func fastAttentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) bool {
+// fastAttentionBackwardOn is AttentionBackward in the same row blocks.
+func fastAttentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, sh Attn) bool {
+	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
 	if Tq != Tk || !is32[T]() || !attentionGemm(e) {
 		return false
 	}
-	scale := T(1 / math.Sqrt(float64(HS)))
+	scale := T(sh.scale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	bs := causalBlock

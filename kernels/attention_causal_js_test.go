@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package llama
+package kernels
 
 import (
 	"fmt"
@@ -33,11 +33,11 @@ func TestCausalBlocks(t *testing.T) {
 				type res struct{ out, att, dq, dk, dv []float32 }
 				run := func(e tensor.Engine[float32]) res {
 					x := res{f(len(q)), f(B * NH * Tq * Tq), make([]float32, len(q)), make([]float32, len(k)), make([]float32, len(v))}
-					attentionForwardOn(e, x.out, x.att, q, k, v, B, Tq, Tq, NH, NKV, HS)
-					attentionBackwardOn(e, x.dq, x.dk, x.dv, dy, q, k, v, x.att, B, Tq, Tq, NH, NKV, HS)
+					AttentionForward(e, x.out, x.att, q, k, v, at(B, Tq, Tq, NH, NKV, HS))
+					AttentionBackward(e, x.dq, x.dk, x.dv, dy, q, k, v, x.att, at(B, Tq, Tq, NH, NKV, HS))
 					return x
 				}
-				if Tq > bs && !fastAttentionForwardOn(e, make([]float32, len(q)), make([]float32, B*NH*Tq*Tq), q, k, v, B, Tq, Tq, NH, NKV, HS) {
+				if Tq > bs && !fastAttentionForwardOn(e, make([]float32, len(q)), make([]float32, B*NH*Tq*Tq), q, k, v, at(B, Tq, Tq, NH, NKV, HS)) {
 					t.Fatal("blocked path not taken")
 				}
 				want, got := run(tensor.NewCPU[float32]()), run(e)

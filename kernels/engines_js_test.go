@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package llama
+package kernels
 
 import (
 	"github.com/webtune/webtune/tensor"

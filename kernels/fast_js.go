@@ -1,6 +1,6 @@
 //go:build js && wasm
 
-package llama
+package kernels
 
 import (
 	"math"
@@ -17,7 +17,7 @@ import (
 // these hooks run the kernels with expf32, a float32 exp (Cephes' expf:
 // Cody–Waite reduction, degree-6 polynomial, about 1 ulp), in non-generic
 // float32 loops. float64 data keeps the generic kernels (the hooks return
-// false), as does every other GOOS/GOARCH (exp_other.go).
+// false), as does every other GOOS/GOARCH (fast_other.go).
 //
 // Where the host has WebAssembly SIMD, the whole-matrix hooks (SwiGLU,
 // cross-entropy, RMSNorm, and the causal attention's softmax rows) first
@@ -189,7 +189,7 @@ func fastMax[T tensor.Numeric](row []T) (T, bool) {
 	return T(m), true
 }
 
-// fastCrossEntropyForward is crossEntropyForward on the element-wise
+// fastCrossEntropyForward is CrossEntropyForward on the element-wise
 // module: every counted row's log-sum-exp in one call.
 func fastCrossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []int, N, V int) (int, bool) {
 	if !is32[T]() || !simd.LogSumExpRows(asF32(lse[:N]), asF32(logits[:N*V]), targets[:N], V) {
@@ -207,18 +207,18 @@ func fastCrossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets 
 	return count, true
 }
 
-// fastCrossEntropyBackward is crossEntropyBackward on the element-wise
+// fastCrossEntropyBackward is CrossEntropyBackward on the element-wise
 // module (one call for all rows).
 func fastCrossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []int, N, V int, dloss T) bool {
 	return is32[T]() && simd.CrossEntropyGrad(asF32(dlogits[:N*V]), asF32(logits[:N*V]), asF32(lse[:N]), targets[:N], V, float32(dloss))
 }
 
-// fastRMSNormForward is rmsnormForward on the element-wise module.
+// fastRMSNormForward is RMSNormForward on the element-wise module.
 func fastRMSNormForward[T tensor.Numeric](out, rstd, inp, weight []T, N, C int, eps float32) bool {
 	return is32[T]() && simd.RMSNormForward(asF32(out), asF32(rstd), asF32(inp), asF32(weight), N, C, eps)
 }
 
-// fastRMSNormBackward is rmsnormBackward on the element-wise module.
+// fastRMSNormBackward is RMSNormBackward on the element-wise module.
 func fastRMSNormBackward[T tensor.Numeric](dinp, dweight, dout, inp, weight, rstd []T, N, C int) bool {
 	if !is32[T]() {
 		return false

@@ -1,4 +1,4 @@
-package llama
+package kernels
 
 import (
 	"math"
@@ -8,19 +8,33 @@ import (
 	"github.com/webtune/webtune/tensor"
 )
 
-// attentionForward is causal grouped-query attention. Query t sits at
-// position Tk−Tq+t and attends keys 0..Tk−Tq+t; query head h reads kv head
-// h/(NH/NKV). Scores are scaled by 1/√HS and normalised with a stable
-// softmax (max subtracted, sum in float64 as ggml's soft_max). The
-// probabilities are kept for the backward pass. Work is spread over
-// (sequence, kv head) pairs when GOMAXPROCS > 1.
+// Attn is the shape and score scale of one causal attention call.
+type Attn struct {
+	B, Tq, Tk, NH, NKV, HS int
+	// Scale multiplies the scores q·k; 0 means 1/√HS (llama, qwen2,
+	// qwen3), rounded to T.
+	Scale float64
+}
+
+// scale returns the score scale.
+func (a Attn) scale() float64 {
+	if a.Scale != 0 {
+		return a.Scale
+	}
+	return 1 / math.Sqrt(float64(a.HS))
+}
+
+// attentionForwardScalar is AttentionForward in scalar loops (float64 and
+// engines without strided products). Work is spread over (sequence, kv
+// head) pairs when GOMAXPROCS > 1.
 //
 //	out  [B, Tq, NH, HS]
 //	att  [B, NH, Tq, Tk]  probabilities (masked entries 0)
 //	q    [B, Tq, NH, HS]  already rotated
 //	k, v [B, Tk, NKV, HS] k already rotated
-func attentionForward[T tensor.Numeric](out, att, q, k, v []T, B, Tq, Tk, NH, NKV, HS int) {
-	scale := T(1 / math.Sqrt(float64(HS)))
+func attentionForwardScalar[T tensor.Numeric](out, att, q, k, v []T, sh Attn) {
+	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
+	scale := T(sh.scale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	parallelFor(B*NKV, Tq*Tk*HS*group, func(task int) {
@@ -60,17 +74,18 @@ func attentionForward[T tensor.Numeric](out, att, q, k, v []T, B, Tq, Tk, NH, NK
 	})
 }
 
-// attentionBackward accumulates dq, dk, dv from dout through the softmax:
+// attentionBackwardScalar accumulates dq, dk, dv from dout through the softmax:
 //
 //	dp[t2]  = dout·v[t2]
 //	dv[t2] += p[t2]·dout
 //	ds[t2]  = p[t2]·(dp[t2] − Σ_j p[j]·dp[j])
 //	dq     += scale·Σ ds[t2]·k[t2];  dk[t2] += scale·ds[t2]·q
 //
-// Shapes as attentionForward. Tasks are (sequence, kv head) pairs, so the
+// Shapes as attentionForwardScalar. Tasks are (sequence, kv head) pairs, so the
 // query heads sharing a kv head accumulate into dk, dv in one goroutine.
-func attentionBackward[T tensor.Numeric](dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) {
-	scale := T(1 / math.Sqrt(float64(HS)))
+func attentionBackwardScalar[T tensor.Numeric](dq, dk, dv, dout, q, k, v, att []T, sh Attn) {
+	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
+	scale := T(sh.scale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	parallelFor(B*NKV, 2*Tq*Tk*HS*group, func(task int) {

@@ -1,4 +1,4 @@
-package llama
+package kernels
 
 import (
 	"math"
@@ -6,14 +6,14 @@ import (
 	"github.com/webtune/webtune/tensor"
 )
 
-// crossEntropyForward writes the loss −log softmax(logits)[target] of every
+// CrossEntropyForward writes the loss −log softmax(logits)[target] of every
 // row into losses (0 for a target < 0, the ignore index), keeps each row's
 // log-sum-exp for the backward pass, and returns the number of counted rows.
 //
 //	losses, lse [N]
 //	logits      [N, V]
 //	targets     [N]
-func crossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []int, N, V int) int {
+func CrossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []int, N, V int) int {
 	if count, ok := fastCrossEntropyForward(losses, lse, logits, targets, N, V); ok {
 		return count
 	}
@@ -24,17 +24,17 @@ func crossEntropyForward[T tensor.Numeric](losses, lse, logits []T, targets []in
 			continue
 		}
 		row := logits[n*V : (n+1)*V]
-		lse[n] = logSumExp(row)
+		lse[n] = LogSumExp(row)
 		losses[n] = lse[n] - row[targets[n]]
 		count++
 	}
 	return count
 }
 
-// crossEntropyBackward accumulates dlogits += dloss·(softmax(logits) −
+// CrossEntropyBackward accumulates dlogits += dloss·(softmax(logits) −
 // onehot(target)) for every counted row; dloss is the weight of each row's
 // loss in the total (1/count for a mean).
-func crossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []int, N, V int, dloss T) {
+func CrossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []int, N, V int, dloss T) {
 	if fastCrossEntropyBackward(dlogits, logits, lse, targets, N, V, dloss) {
 		return
 	}
@@ -55,16 +55,16 @@ func crossEntropyBackward[T tensor.Numeric](dlogits, logits, lse []T, targets []
 	}
 }
 
-// logSoftmaxForward writes out = logits − logsumexp(logits) for one row.
-func logSoftmaxForward[T tensor.Numeric](out, logits []T) {
-	lse := logSumExp(logits)
+// LogSoftmaxForward writes out = logits − logsumexp(logits) for one row.
+func LogSoftmaxForward[T tensor.Numeric](out, logits []T) {
+	lse := LogSumExp(logits)
 	for i, x := range logits {
 		out[i] = x - lse
 	}
 }
 
-// logSumExp returns log Σ e^x, stably, summing in float64.
-func logSumExp[T tensor.Numeric](row []T) T {
+// LogSumExp returns log Σ e^x, stably, summing in float64.
+func LogSumExp[T tensor.Numeric](row []T) T {
 	m, ok := fastMax(row)
 	if !ok {
 		m = row[0]

@@ -1,6 +1,7 @@
-package llama
+package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -13,12 +14,12 @@ func TestRMSNormBackward(t *testing.T) {
 	x, w, dy := randSlice(r, N*C, 1), randSlice(r, C, 1), randSlice(r, N*C, 1)
 	out, rstd := make([]float64, N*C), make([]float64, N)
 	loss := func() float64 {
-		rmsnormForward(out, rstd, x, w, N, C, 1e-5)
+		RMSNormForward(out, rstd, x, w, N, C, 1e-5)
 		return dot(out, dy)
 	}
 	loss()
 	dx, dw := make([]float64, N*C), make([]float64, C)
-	rmsnormBackward(dx, dw, dy, x, w, rstd, N, C)
+	RMSNormBackward(dx, dw, dy, x, w, rstd, N, C)
 	checkGrad(t, "dx", x, dx, loss)
 	checkGrad(t, "dweight", w, dw, loss)
 	loss() // forward against the formula at the unperturbed point
@@ -39,13 +40,13 @@ func TestRMSNormBackward(t *testing.T) {
 func TestRopeForwardNormMode(t *testing.T) {
 	const P, HS, base = 9, 6, 10000
 	cos, sin := make([]float64, P*HS/2), make([]float64, P*HS/2)
-	ropeCache(cos, sin, P, HS, base, nil)
+	RopeCache(cos, sin, P, HS, Rope{Base: base})
 	r := rand.New(rand.NewPCG(3, 4))
 	B, T, NH := 2, 4, 3
 	x := randSlice(r, B*T*NH*HS, 1)
 	out := make([]float64, len(x))
 	pos0 := 5
-	ropeForward(out, x, cos, sin, B, T, NH, HS, pos0)
+	RopeForward(out, x, cos, sin, B, T, NH, HS, pos0, RopeNorm)
 	for b := 0; b < B; b++ {
 		for tt := 0; tt < T; tt++ {
 			for h := 0; h < NH; h++ {
@@ -65,7 +66,7 @@ func TestRopeForwardNormMode(t *testing.T) {
 	}
 	// in place equals out of place
 	y := append([]float64(nil), x...)
-	ropeForward(y, y, cos, sin, B, T, NH, HS, pos0)
+	RopeForward(y, y, cos, sin, B, T, NH, HS, pos0, RopeNorm)
 	for i := range y {
 		if y[i] != out[i] {
 			t.Fatal("in-place rope differs")
@@ -74,17 +75,77 @@ func TestRopeForwardNormMode(t *testing.T) {
 }
 
 func TestRopeBackward(t *testing.T) {
-	const P, HS = 8, 4
+	for _, mode := range []RopeMode{RopeNorm, RopeNeox} {
+		const P, HS = 8, 4
+		cos, sin := make([]float64, P*HS/2), make([]float64, P*HS/2)
+		RopeCache(cos, sin, P, HS, Rope{Base: 10000, FreqFactors: []float32{1, 2.5}, FreqScale: 0.25, AttnFactor: 1.1})
+		r := rand.New(rand.NewPCG(5, 6))
+		B, T, NH := 2, 3, 2
+		x, dy := randSlice(r, B*T*NH*HS, 1), randSlice(r, B*T*NH*HS, 1)
+		out := make([]float64, len(x))
+		loss := func() float64 { RopeForward(out, x, cos, sin, B, T, NH, HS, 2, mode); return dot(out, dy) }
+		dx := make([]float64, len(x))
+		RopeBackward(dx, dy, cos, sin, B, T, NH, HS, 2, mode)
+		checkGrad(t, fmt.Sprintf("rope mode %d dx", mode), x, dx, loss)
+	}
+}
+
+// TestRopeForwardNeoxMode checks NEOX pairs (i, i+HS/2) against the
+// formula, with a linear frequency scale and an attention factor.
+func TestRopeForwardNeoxMode(t *testing.T) {
+	const P, HS, base = 7, 8, 500
+	const fs, af = 0.5, 1.25
 	cos, sin := make([]float64, P*HS/2), make([]float64, P*HS/2)
-	ropeCache(cos, sin, P, HS, 10000, []float32{1, 2.5})
-	r := rand.New(rand.NewPCG(5, 6))
-	B, T, NH := 2, 3, 2
-	x, dy := randSlice(r, B*T*NH*HS, 1), randSlice(r, B*T*NH*HS, 1)
+	RopeCache(cos, sin, P, HS, Rope{Mode: RopeNeox, Base: base, FreqScale: fs, AttnFactor: af})
+	r := rand.New(rand.NewPCG(13, 14))
+	B, T, NH := 1, 3, 2
+	x := randSlice(r, B*T*NH*HS, 1)
 	out := make([]float64, len(x))
-	loss := func() float64 { ropeForward(out, x, cos, sin, B, T, NH, HS, 2); return dot(out, dy) }
-	dx := make([]float64, len(x))
-	ropeBackward(dx, dy, cos, sin, B, T, NH, HS, 2)
-	checkGrad(t, "dx", x, dx, loss)
+	pos0 := 4
+	RopeForward(out, x, cos, sin, B, T, NH, HS, pos0, RopeNeox)
+	for tt := 0; tt < T; tt++ {
+		for h := 0; h < NH; h++ {
+			for i := 0; i < HS/2; i++ {
+				o := (tt*NH+h)*HS + i
+				theta := fs * float64(pos0+tt) * math.Pow(base, -2*float64(i)/HS)
+				c, s := af*math.Cos(theta), af*math.Sin(theta)
+				w0 := x[o]*c - x[o+HS/2]*s
+				w1 := x[o]*s + x[o+HS/2]*c
+				if math.Abs(out[o]-w0) > 1e-5 || math.Abs(out[o+HS/2]-w1) > 1e-5 {
+					t.Fatalf("t%d h%d i%d: got (%g,%g) want (%g,%g)", tt, h, i, out[o], out[o+HS/2], w0, w1)
+				}
+			}
+		}
+	}
+}
+
+// TestBiasGELUBackward checks the bias add, GELU and GeGLU backward passes
+// (each accumulating into its gradients) against finite differences.
+func TestBiasGELUBackward(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	N, C := 3, 5
+	x, bias, dy := randSlice(r, N*C, 1), randSlice(r, C, 1), randSlice(r, N*C, 1)
+	y := make([]float64, N*C)
+	biasLoss := func() float64 { copy(y, x); BiasForward(y, bias, N, C); return dot(y, dy) }
+	db := make([]float64, C)
+	BiasBackward(db, dy, N, C)
+	checkGrad(t, "dbias", bias, db, biasLoss)
+
+	geluLoss := func() float64 { GELUForward(y, x); return dot(y, dy) }
+	dx := randSlice(r, N*C, 1) // accumulate onto existing values
+	base := append([]float64(nil), dx...)
+	GELUBackward(dx, dy, x)
+	for i := range dx {
+		dx[i] -= base[i]
+	}
+	checkGrad(t, "gelu dx", x, dx, geluLoss)
+
+	g, u := randSlice(r, N*C, 2), randSlice(r, N*C, 1)
+	gegluLoss := func() float64 { GeGLUForward(y, g, u); return dot(y, dy) }
+	dg, du := make([]float64, N*C), make([]float64, N*C)
+	GeGLUBackward(dg, du, dy, g, u)
+	checkGrad(t, "geglu dgate", g, dg, gegluLoss)
+	checkGrad(t, "geglu dup", u, du, gegluLoss)
 }
 
 func TestAttentionBackward(t *testing.T) {
@@ -105,13 +166,13 @@ func TestAttentionBackward(t *testing.T) {
 			dy := randSlice(r, B*Tq*NH*HS, 1)
 			out, att := make([]float64, len(q)), make([]float64, B*NH*Tq*Tk)
 			loss := func() float64 {
-				attentionForward(out, att, q, k, v, B, Tq, Tk, NH, NKV, HS)
+				attentionForwardScalar(out, att, q, k, v, at(B, Tq, Tk, NH, NKV, HS))
 				return dot(out, dy)
 			}
 			loss()
 			naiveAttentionCheck(t, out, q, k, v, B, Tq, Tk, NH, NKV, HS)
 			dq, dk, dv := make([]float64, len(q)), make([]float64, len(k)), make([]float64, len(v))
-			attentionBackward(dq, dk, dv, dy, q, k, v, att, B, Tq, Tk, NH, NKV, HS)
+			attentionBackwardScalar(dq, dk, dv, dy, q, k, v, att, at(B, Tq, Tk, NH, NKV, HS))
 			checkGrad(t, "dq", q, dq, loss)
 			checkGrad(t, "dk", k, dk, loss)
 			checkGrad(t, "dv", v, dv, loss)
@@ -158,9 +219,9 @@ func TestSwigluBackward(t *testing.T) {
 	n := 11
 	g, u, dy := randSlice(r, n, 2), randSlice(r, n, 1), randSlice(r, n, 1)
 	out := make([]float64, n)
-	loss := func() float64 { swigluForward(out, g, u); return dot(out, dy) }
+	loss := func() float64 { SwiGLUForward(out, g, u); return dot(out, dy) }
 	dg, du := make([]float64, n), make([]float64, n)
-	swigluBackward(dg, du, dy, g, u)
+	SwiGLUBackward(dg, du, dy, g, u)
 	checkGrad(t, "dgate", g, dg, loss)
 	checkGrad(t, "dup", u, du, loss)
 }
@@ -173,13 +234,13 @@ func TestEncoderAndResidualBackward(t *testing.T) {
 	dy := randSlice(r, len(tokens)*C, 1)
 	emb, out := make([]float64, len(tokens)*C), make([]float64, len(tokens)*C)
 	loss := func() float64 {
-		encoderForward(emb, tokens, wte, C)
-		residualForward(out, emb, a)
+		EncoderForward(emb, tokens, wte, C)
+		ResidualForward(out, emb, a)
 		return dot(out, dy)
 	}
 	demb, da, dwte := make([]float64, len(emb)), make([]float64, len(a)), make([]float64, len(wte))
-	residualBackward(demb, da, dy)
-	encoderBackward(dwte, demb, tokens, C)
+	ResidualBackward(demb, da, dy)
+	EncoderBackward(dwte, demb, tokens, C)
 	checkGrad(t, "dwte", wte, dwte, loss)
 	checkGrad(t, "da", a, da, loss)
 }
@@ -191,21 +252,21 @@ func TestCrossEntropyBackward(t *testing.T) {
 	targets := []int{2, -1, 5, 0}
 	losses, lse := make([]float64, N), make([]float64, N)
 	loss := func() float64 {
-		c := crossEntropyForward(losses, lse, logits, targets, N, V)
+		c := CrossEntropyForward(losses, lse, logits, targets, N, V)
 		var s float64
 		for _, l := range losses {
 			s += l
 		}
 		return s / float64(c)
 	}
-	if c := crossEntropyForward(losses, lse, logits, targets, N, V); c != 3 || losses[1] != 0 {
+	if c := CrossEntropyForward(losses, lse, logits, targets, N, V); c != 3 || losses[1] != 0 {
 		t.Fatalf("count %d, ignored loss %g", c, losses[1])
 	}
 	d := make([]float64, N*V)
-	crossEntropyBackward(d, logits, lse, targets, N, V, 1.0/3)
+	CrossEntropyBackward(d, logits, lse, targets, N, V, 1.0/3)
 	checkGrad(t, "dlogits", logits, d, loss)
 	lp := make([]float64, V)
-	logSoftmaxForward(lp, logits[:V])
+	LogSoftmaxForward(lp, logits[:V])
 	if math.Abs(-lp[2]-losses[0]) > 1e-12 {
 		t.Fatalf("log-softmax %g vs loss %g", lp[2], losses[0])
 	}
@@ -221,9 +282,9 @@ func TestAttentionParallelDeterministic(t *testing.T) {
 	run := func(procs int) [][]float64 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		out, att := make([]float64, len(q)), make([]float64, B*NH*T*T)
-		attentionForward(out, att, q, k, v, B, T, T, NH, NKV, HS)
+		attentionForwardScalar(out, att, q, k, v, at(B, T, T, NH, NKV, HS))
 		dq, dk, dv := make([]float64, len(q)), make([]float64, len(k)), make([]float64, len(v))
-		attentionBackward(dq, dk, dv, dy, q, k, v, att, B, T, T, NH, NKV, HS)
+		attentionBackwardScalar(dq, dk, dv, dy, q, k, v, att, at(B, T, T, NH, NKV, HS))
 		return [][]float64{out, att, dq, dk, dv}
 	}
 	serial, par := run(1), run(4)

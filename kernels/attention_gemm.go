@@ -1,4 +1,4 @@
-package llama
+package kernels
 
 import (
 	"math"
@@ -10,7 +10,7 @@ import (
 // attentionGemm reports whether attention's per-head products run on e:
 // for float32-layout T when e is a tensor.StridedEngine (the blocked
 // native engine, the browser's SIMD engine). float64 and the gonum engine
-// keep the scalar loops of attentionForward/Backward, whose results the
+// keep the scalar loops of attentionForwardScalar/Backward, whose results the
 // exact gradient checks pin down.
 func attentionGemm[T tensor.Numeric](e tensor.Engine[T]) bool {
 	var zero T
@@ -21,17 +21,28 @@ func attentionGemm[T tensor.Numeric](e tensor.Engine[T]) bool {
 	return ok
 }
 
-// attentionForwardOn is attentionForward, with the per-head products
-// S = Q_h·K_hᵀ and O_h = P·V_h on e when attentionGemm(e).
-func attentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []T, B, Tq, Tk, NH, NKV, HS int) {
+// AttentionForward is causal grouped-query attention over the shape sh.
+// Query t sits at position Tk−Tq+t and attends keys 0..Tk−Tq+t; query head
+// h reads kv head h/(NH/NKV). Scores are scaled by sh.Scale (default
+// 1/√HS) and normalised with a stable softmax (max subtracted, sum in
+// float64 as ggml's soft_max). The probabilities are kept in att for the
+// backward pass. The per-head products S = Q_h·K_hᵀ and O_h = P·V_h run on
+// e when it is a float32 tensor.StridedEngine, else in scalar loops.
+//
+//	out  [B, Tq, NH, HS]
+//	att  [B, NH, Tq, Tk]  probabilities (masked entries 0)
+//	q    [B, Tq, NH, HS]  already rotated
+//	k, v [B, Tk, NKV, HS] k already rotated
+func AttentionForward[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []T, sh Attn) {
+	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
 	if !attentionGemm(e) {
-		attentionForward(out, att, q, k, v, B, Tq, Tk, NH, NKV, HS)
+		attentionForwardScalar(out, att, q, k, v, sh)
 		return
 	}
-	if fastAttentionForwardOn(e, out, att, q, k, v, B, Tq, Tk, NH, NKV, HS) {
+	if fastAttentionForwardOn(e, out, att, q, k, v, sh) {
 		return
 	}
-	scale := T(1 / math.Sqrt(float64(HS)))
+	scale := T(sh.scale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	parallelFor(B*NKV, Tq*Tk*HS*group, func(task int) {
@@ -71,21 +82,23 @@ func attentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v 
 	})
 }
 
-// attentionBackwardOn is attentionBackward, with the per-head products on e
-// when attentionGemm(e):
+// AttentionBackward accumulates (+=) dq, dk, dv from dout through the
+// softmax kept by AttentionForward (shapes as there), with the per-head
+// products on e when attentionGemm(e):
 //
 //	dP   = dO_h·V_hᵀ            dV_h += Pᵀ·dO_h
 //	dS   = P∘(dP − rowsum(P∘dP))·scale
 //	dQ_h += dS·K_h              dK_h += dSᵀ·Q_h
-func attentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, B, Tq, Tk, NH, NKV, HS int) {
+func AttentionBackward[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, sh Attn) {
+	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
 	if !attentionGemm(e) {
-		attentionBackward(dq, dk, dv, dout, q, k, v, att, B, Tq, Tk, NH, NKV, HS)
+		attentionBackwardScalar(dq, dk, dv, dout, q, k, v, att, sh)
 		return
 	}
-	if fastAttentionBackwardOn(e, dq, dk, dv, dout, q, k, v, att, B, Tq, Tk, NH, NKV, HS) {
+	if fastAttentionBackwardOn(e, dq, dk, dv, dout, q, k, v, att, sh) {
 		return
 	}
-	scale := T(1 / math.Sqrt(float64(HS)))
+	scale := T(sh.scale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	parallelFor(B*NKV, 2*Tq*Tk*HS*group, func(task int) {
