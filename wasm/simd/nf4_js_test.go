@@ -9,11 +9,16 @@ import (
 	"testing"
 
 	"github.com/webtune/webtune/nf4"
-	"github.com/webtune/webtune/nn"
 )
 
-// nf4Engine is what nn.NF4Linear type-asserts to use these kernels.
-type nf4Engine = nn.NF4Engine[float32]
+// nf4Engine has the methods of nn.NF4Engine, which nn.NF4Linear
+// type-asserts to use these kernels (nn imports package kernels, which
+// imports this package, so the test states the method set itself;
+// nn/nf4engine_js_test.go checks the engine against nn's interface).
+type nf4Engine interface {
+	NF4MatMulXWt(w *nf4.Tensor, y, x []float32, n int)
+	NF4MatMulXW(w *nf4.Tensor, dx, dy []float32, n int)
+}
 
 var _ nf4Engine = (*engine[float32])(nil)
 
