@@ -62,6 +62,8 @@ fuzz:
 	$(GO) test ./nf4 -run='^$$' -fuzz=FuzzQuantize -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzTokenizer -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzNew -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./train -run='^$$' -fuzz=FuzzRestore -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./wasm/bridge/core -run='^$$' -fuzz=FuzzParseCheckpoint -fuzztime=$(FUZZTIME) -timeout=0
 
 ## wasm: the browser build
 wasm:

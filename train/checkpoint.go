@@ -1,8 +1,11 @@
 package train
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"slices"
 	"time"
@@ -11,7 +14,15 @@ import (
 )
 
 // checkpointVersion is bumped whenever the encoded state changes meaning.
-const checkpointVersion = 1
+const checkpointVersion = 2
+
+// A checkpoint is checkpointMagic, the gob-encoded state, and the CRC-32C
+// (Castagnoli) of everything before it, little-endian: one flipped bit
+// anywhere makes Restore refuse it (ErrCorrupt) rather than resume a run
+// that quietly diverges from the one saved.
+const checkpointMagic = "WTTRAIN\x00"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // state is what a checkpoint holds (gob-encoded): enough to continue the
 // run exactly. The base model is not in it: a resumed run rebuilds it from
@@ -54,27 +65,55 @@ func (r *Run[T]) Checkpoint(w io.Writer) error {
 		s.Values = append(s.Values, p.Value.Data())
 	}
 	s.OptStep, s.Moments = r.opt.State()
-	if err := gob.NewEncoder(w).Encode(&s); err != nil {
+	var b bytes.Buffer
+	b.WriteString(checkpointMagic)
+	if err := gob.NewEncoder(&b).Encode(&s); err != nil {
+		return fmt.Errorf("train: checkpoint: %w", err)
+	}
+	b.Write(binary.LittleEndian.AppendUint32(nil, crc32.Checksum(b.Bytes(), castagnoli)))
+	if _, err := w.Write(b.Bytes()); err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
 	return nil
 }
 
+// readCheckpoint checks the framing and checksum of a checkpoint and
+// decodes its state.
+func readCheckpoint[T tensor.Numeric](rd io.Reader) (*state[T], error) {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCheckpoint, err)
+	}
+	n := len(checkpointMagic)
+	if len(data) < n+4 || string(data[:n]) != checkpointMagic {
+		return nil, fmt.Errorf("%w: not a training checkpoint (or one from before version 2)", ErrCheckpoint)
+	}
+	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return nil, fmt.Errorf("%w: CRC-32C %08x, want %08x", ErrCorrupt, got, sum)
+	}
+	var s state[T]
+	if err := gob.NewDecoder(bytes.NewReader(body[n:])).Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	return &s, nil
+}
+
 // Restore replaces the run's state with a checkpoint written by Checkpoint
 // for the same data, geometry, seed and trainable parameters (names and
-// shapes); otherwise it returns an error wrapping ErrCheckpoint and leaves
-// the run unchanged. Steps and the learning-rate schedule come from the
+// shapes); otherwise it returns an error wrapping ErrCheckpoint (and
+// ErrCorrupt when the checksum does not match) and leaves the run unchanged. Steps and the learning-rate schedule come from the
 // run's own Config, so a run may be extended, or resumed with a lower
 // learning rate after it diverged. A restored run cannot undo the update of
 // the checkpoint's last step (the state before it is not in the checkpoint):
 // if its first step measures a bad loss or gradient it stays at the
 // checkpoint's step.
 func (r *Run[T]) Restore(rd io.Reader) error {
-	var s state[T]
-	if err := gob.NewDecoder(rd).Decode(&s); err != nil {
-		return fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	s, err := readCheckpoint[T](rd)
+	if err != nil {
+		return err
 	}
-	if err := r.check(&s); err != nil {
+	if err := r.check(s); err != nil {
 		return err
 	}
 	for i, p := range r.params {

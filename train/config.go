@@ -28,6 +28,9 @@ var (
 	// ErrCheckpoint reports a checkpoint that is malformed or does not match
 	// the run (other data, batch geometry, seed or parameters).
 	ErrCheckpoint = errors.New("train: bad checkpoint")
+	// ErrCorrupt reports a checkpoint whose checksum does not match its
+	// bytes (a damaged file); it wraps ErrCheckpoint.
+	ErrCorrupt = fmt.Errorf("%w: checksum mismatch", ErrCheckpoint)
 	// ErrDone is returned by Step after the last step.
 	ErrDone = errors.New("train: run finished")
 )

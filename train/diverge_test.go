@@ -3,7 +3,6 @@ package train
 import (
 	"bytes"
 	"context"
-	"encoding/gob"
 	"errors"
 	"math"
 	"reflect"
@@ -17,17 +16,17 @@ import (
 )
 
 // decodeState decodes a checkpoint, with Elapsed (wall time) cleared.
-func decodeState(t *testing.T, b []byte) state[float32] {
+func decodeState(t testing.TB, b []byte) state[float32] {
 	t.Helper()
-	var s state[float32]
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&s); err != nil {
+	s, err := readCheckpoint[float32](bytes.NewReader(b))
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.Elapsed = 0
-	return s
+	return *s
 }
 
-func checkpointBytes(t *testing.T, r *Run[float32]) []byte {
+func checkpointBytes(t testing.TB, r *Run[float32]) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := r.Checkpoint(&b); err != nil {

@@ -6,21 +6,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 
 	"github.com/webtune/webtune/llama"
+	"github.com/webtune/webtune/train"
 )
 
 // ErrCheckpoint reports checkpoint bytes that are not webtune's or do not
 // belong to this model.
 var ErrCheckpoint = errors.New("webtune: bad checkpoint")
 
-// checkpointMagic starts every checkpoint; the version follows it.
+// A checkpoint is checkpointMagic, the version and the header's length
+// (uint32 little-endian each), the JSON header, the payload, and the
+// CRC-32C (Castagnoli) of everything before it: a damaged checkpoint is
+// refused (train.ErrCorrupt) instead of resuming a different run.
 const (
 	checkpointMagic   = "WTCKPT"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	maxHeaderBytes    = 256 << 20
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // checkpointHeader is the JSON part of a checkpoint.
 type checkpointHeader struct {
@@ -74,12 +81,13 @@ func (m *Model) Checkpoint() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(checkpointMagic)+8+len(hj)+payload.Len())
+	out := make([]byte, 0, len(checkpointMagic)+12+len(hj)+payload.Len())
 	out = append(out, checkpointMagic...)
 	out = binary.LittleEndian.AppendUint32(out, checkpointVersion)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(hj)))
 	out = append(out, hj...)
-	return append(out, payload.Bytes()...), nil
+	out = append(out, payload.Bytes()...)
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
 }
 
 // Restored is what Restore brings back.
@@ -161,11 +169,15 @@ func (m *Model) restorePayload(h checkpointHeader, payload []byte) (Restored, er
 func parseCheckpoint(data []byte) (checkpointHeader, []byte, error) {
 	var h checkpointHeader
 	n := len(checkpointMagic)
-	if len(data) < n+8 || string(data[:n]) != checkpointMagic {
+	if len(data) < n+12 || string(data[:n]) != checkpointMagic {
 		return h, nil, fmt.Errorf("%w: not a webtune checkpoint", ErrCheckpoint)
 	}
 	if v := binary.LittleEndian.Uint32(data[n:]); v != checkpointVersion {
 		return h, nil, fmt.Errorf("%w: version %d, want %d", ErrCheckpoint, v, checkpointVersion)
+	}
+	data, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if got := crc32.Checksum(data, castagnoli); got != sum {
+		return h, nil, fmt.Errorf("%w: %w: CRC-32C %08x, want %08x", ErrCheckpoint, train.ErrCorrupt, got, sum)
 	}
 	hl := int64(binary.LittleEndian.Uint32(data[n+4:]))
 	if hl > maxHeaderBytes || hl > int64(len(data)-n-8) {

@@ -38,6 +38,8 @@ func Plain(err error) string {
 		lead = "Training stopped: the loss became NaN or infinite. The adapter keeps the last good step; try a lower learning rate."
 	case errors.Is(err, train.ErrConfig):
 		lead = "These training settings cannot be used with this text."
+	case errors.Is(err, train.ErrCorrupt):
+		lead = "The saved checkpoint is damaged (its checksum does not match), so it cannot be resumed."
 	case errors.Is(err, train.ErrCheckpoint), errors.Is(err, ErrCheckpoint):
 		lead = "The saved checkpoint does not match this model or text."
 	case errors.Is(err, lora.ErrArchitecture), errors.Is(err, lora.ErrRank), errors.Is(err, lora.ErrShape),
