@@ -10,9 +10,10 @@ BENCHTIME ?= 1s
 
 .PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm bench-browser wasm fuzz build clean
 
-## run: build the CLI and the wasm, then serve the page on http://127.0.0.1:8080
+## run: build the CLI and the wasm, then serve the page on http://$(ADDR) (needs only Go: no npm)
+ADDR ?= 127.0.0.1:8080
 run: build wasm
-	./bin/webtune serve --addr 127.0.0.1:8080
+	./bin/webtune serve --addr $(ADDR)
 
 build:
 	$(GO) build -o bin/webtune ./cmd/webtune

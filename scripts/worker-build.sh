@@ -2,7 +2,7 @@
 # worker-build.sh — build the Cloudflare Worker (wasm/worker) and its static assets into build/worker/:
 #   build/worker/{worker.mjs,runtime.mjs,wasm_exec.js,app.wasm}  the Worker (syumai/workers' JS glue + Go wasm)
 #   build/worker/public/                                          the page: web/ + webtune.wasm + Go's wasm_exec.js
-# wrangler.toml points at both. Needs scripts/node_modules (make deps) for uPlot. GO overrides the go binary.
+# wrangler.toml points at both. GO overrides the go binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -14,14 +14,10 @@ GOOS=js GOARCH=wasm "$GO" build -trimpath -ldflags="-s -w" -o "$out/app.wasm" ./
 
 mkdir -p "$out/public"
 cp -R web/. "$out/public/"
+# this origin serves the adapter store: the page may ask it (under `webtune serve` it does not)
+sed -i 's|<meta name="webtune-store" content="none">|<meta name="webtune-store" content="same-origin">|' "$out/public/index.html"
+grep -q '<meta name="webtune-store" content="same-origin">' "$out/public/index.html" || { echo "worker-build: index.html has no webtune-store meta" >&2; exit 1; }
 cp "$("$GO" env GOROOT)/lib/wasm/wasm_exec.js" "$out/public/wasm_exec.js"
-# uPlot from npm (scripts/package.json), served as /vendor/uplot/ as `webtune serve` does.
-if [ ! -d scripts/node_modules/uplot/dist ]; then
-	echo "worker-build: scripts/node_modules/uplot missing: run 'make deps' (npm ci in scripts/)" >&2
-	exit 1
-fi
-mkdir -p "$out/public/vendor/uplot"
-cp -R scripts/node_modules/uplot/dist/. "$out/public/vendor/uplot/"
 if compgen -G "wasm/bridge/*.go" >/dev/null; then
 	GOOS=js GOARCH=wasm "$GO" build -trimpath -ldflags="-s -w" -o "$out/public/webtune.wasm" ./wasm/bridge
 else

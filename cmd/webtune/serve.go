@@ -19,13 +19,12 @@ import (
 	"time"
 )
 
-const serveUsage = `usage: webtune serve [--addr 127.0.0.1:8080] [--dir web] [--wasm build/webtune.wasm]
-       [--vendor scripts/node_modules] [--build]
+const serveUsage = `usage: webtune serve [--addr 127.0.0.1:8080] [--dir web] [--wasm build/webtune.wasm] [--build]
 
 Serves the fine-tuning page: the files of --dir, /webtune.wasm (the wasm
-build of ./wasm/bridge, made by 'make wasm'), /wasm_exec.js (from
-$(go env GOROOT)/lib/wasm unless --dir has its own) and /vendor/uplot/ (uPlot
-from --vendor). With --build, or when the wasm file is missing and the
+build of ./wasm/bridge, made by 'make wasm') and /wasm_exec.js (from
+$(go env GOROOT)/lib/wasm unless --dir has its own). The page needs nothing
+else (no npm packages). With --build, or when the wasm file is missing and the
 current directory is the webtune module, the wasm is built first
 (GOOS=js GOARCH=wasm go build). MIME types: .wasm application/wasm,
 .js/.mjs text/javascript. Stop with Ctrl-C.
@@ -36,7 +35,6 @@ type serveConfig struct {
 	Dir      string // Dir is the page's folder (web/).
 	Wasm     string // Wasm is the wasm build served as /webtune.wasm.
 	WasmExec string // WasmExec is Go's wasm_exec.js, served as /wasm_exec.js.
-	Vendor   string // Vendor is the node_modules folder holding uplot/.
 }
 
 // runServe is the serve command.
@@ -48,7 +46,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg serveConfig
 	fs.StringVar(&cfg.Dir, "dir", "web", "folder of the page")
 	fs.StringVar(&cfg.Wasm, "wasm", filepath.Join("build", "webtune.wasm"), "wasm build of ./wasm/bridge")
-	fs.StringVar(&cfg.Vendor, "vendor", filepath.Join("scripts", "node_modules"), "node_modules folder with uplot")
 	build := fs.Bool("build", false, "build the wasm before serving")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -153,10 +150,6 @@ func newServeHandler(cfg serveConfig) (http.Handler, error) {
 			return
 		}
 		serveFile(w, r, cfg.WasmExec)
-	})
-	uplot := filepath.Join(cfg.Vendor, "uplot", "dist")
-	mux.HandleFunc("/vendor/uplot/", func(w http.ResponseWriter, r *http.Request) {
-		serveUnder(w, r, uplot, strings.TrimPrefix(r.URL.Path, "/vendor/uplot/"))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path

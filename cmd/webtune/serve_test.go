@@ -11,8 +11,8 @@ import (
 	"testing"
 )
 
-// serveFixture lays out a page folder, a wasm file, wasm_exec.js and a
-// uplot dist folder in a temp dir.
+// serveFixture lays out a page folder, a wasm file and wasm_exec.js in a
+// temp dir.
 func serveFixture(t *testing.T) serveConfig {
 	t.Helper()
 	d := t.TempDir()
@@ -29,6 +29,7 @@ func serveFixture(t *testing.T) serveConfig {
 	write("web/index.html", "<!doctype html><title>webtune</title>")
 	write("web/app.js", "export {}")
 	write("web/lib.mjs", "export {}")
+	write("web/page/chart.js", "export {}")
 	write("web/styles.css", "body{}")
 	write("web/models/builtin.gguf", "GGUF")
 	write("secret.txt", "outside")
@@ -36,7 +37,6 @@ func serveFixture(t *testing.T) serveConfig {
 		Dir:      filepath.Join(d, "web"),
 		Wasm:     write("build/webtune.wasm", "\x00asm"),
 		WasmExec: write("goroot/wasm_exec.js", "// go"),
-		Vendor:   filepath.Join(filepath.Dir(write("nm/uplot/dist/uPlot.esm.js", "export default 1")), "..", ".."),
 	}
 }
 
@@ -56,11 +56,11 @@ func TestServeMIMETypes(t *testing.T) {
 		{"/styles.css", "text/css; charset=utf-8", "body", 200},
 		{"/webtune.wasm", "application/wasm", "\x00asm", 200},
 		{"/wasm_exec.js", "text/javascript; charset=utf-8", "// go", 200},
-		{"/vendor/uplot/uPlot.esm.js", "text/javascript; charset=utf-8", "export default", 200},
+		{"/page/chart.js", "text/javascript; charset=utf-8", "export", 200},
 		{"/models/builtin.gguf", "application/octet-stream", "GGUF", 200},
 		{"/missing.js", "", "", 404},
 		{"/../secret.txt", "", "", -1}, // -1: anything but 200 (the mux redirects to the clean path)
-		{"/vendor/uplot/../../../secret.txt", "", "", -1},
+		{"/page/../../secret.txt", "", "", -1},
 		{"/%2e%2e/secret.txt", "", "", 400},
 	} {
 		// A recorder, not a listening server: the test also runs under GOOS=js.

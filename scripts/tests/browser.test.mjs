@@ -89,7 +89,7 @@ test("train on the built-in model, download the adapter, llama.cpp loads it and 
   await page.screenshot({ path: path.join(shots, "02-training.png"), fullPage: true });
   await waitStatus(page, "done");
   assert.equal(await page.evaluate(() => document.body.dataset.chartPoints), "4");
-  // the chart drew a line: uPlot's canvas has non-background pixels along the series
+  // the chart drew a line: its canvas has blue pixels along the training series
   const inked = await page.$eval("[data-testid=loss-chart] canvas", (c) => {
     const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
     let n = 0;

@@ -1,0 +1,182 @@
+// training.js — the Train section: start, pause, resume and stop a run,
+// its progress line and chart, checkpoints while it runs, and the offer to
+// resume an interrupted run after a reload.
+import { $, clock, fmt } from "./dom.js";
+import { state } from "./state.js";
+import { setStatus, showError } from "./errors.js";
+import { guarded, setControls } from "./controls.js";
+import { mark } from "./hooks.js";
+import { LossChart } from "./chart.js";
+import { readSettings, writeSettings } from "./settings.js";
+import { updateStats } from "./data.js";
+import { loadModelFrom, renderInfo, setModel } from "./model.js";
+import { memoryAge, startEngine, stopEngine, updateMemory } from "./engine.js";
+import { generateSamples } from "./samples.js";
+import { CHECKPOINT_EVERY, forgetRun, saveCheckpoint, saved, saveModelBytes, savedModel, savedRun } from "./checkpoints.js";
+
+let chart = null;
+
+/** setupChart puts the loss chart in its place. */
+export function setupChart() {
+  chart = new LossChart($("loss-chart"), $("loss-text"));
+}
+
+function resetChart(history) {
+  chart.reset(history);
+  mark("chartPoints", chart.points);
+}
+
+function onProgress(p) {
+  $("progress").max = p.steps;
+  $("progress").value = p.step;
+  const ev = p.evalLoss !== null && p.evalLoss !== undefined ? ` · eval ${p.evalLoss.toFixed(3)}` : "";
+  $("progress-text").textContent =
+    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""} · ETA ${clock(p.etaSec)}`;
+  mark("step", p.step);
+  chart.add(p);
+  mark("chartPoints", chart.points);
+  if (memoryAge() > 1000) updateMemory();
+  if (!Number.isFinite(p.loss)) showError("The loss is not a number: training is diverging. Stop and lower the learning rate.", "lr");
+  if (p.step % CHECKPOINT_EVERY === 0 && p.step < p.steps) saveCheckpoint(p);
+}
+
+function attachRun(run) {
+  state.run = run;
+  state.paused = false;
+  state.hasAdapter = true;
+  setStatus("training");
+  setControls();
+  run.done.then(async (res) => {
+    state.run = null;
+    state.paused = false;
+    const last = run.last;
+    if (res.state === "done") {
+      setStatus("done");
+      $("progress-text").textContent += " · finished.";
+      await forgetRun();
+    } else if (res.state === "error") {
+      // a diverging run goes back to its last good step: show that one
+      const h = res.history;
+      setStatus("error");
+      showError(res.error, "train");
+      if (h) {
+        resetChart(h);
+        $("progress").value = h.step;
+        mark("step", h.step);
+      }
+      await saveCheckpoint(h ? { step: h.step, steps: h.steps } : last);
+    } else {
+      setStatus("idle");
+      $("progress-text").textContent = `Stopped at step ${last?.step ?? 0}. The adapter keeps what was learned; Train starts a new run.`;
+      await saveCheckpoint(last);
+    }
+    state.info = await state.model.info();
+    renderInfo();
+    setControls();
+    updateStats();
+    run.dispose().catch(() => {});
+    if (res.state !== "error") await generateSamples().catch((e) => showError(e, "generate"));
+  });
+}
+
+/** startTraining trains a new adapter on a fresh copy of the base model with the settings. */
+export async function startTraining() {
+  const text = $("training-text").value;
+  if (!text.trim()) throw new Error("Paste some training text or open a .txt or .jsonl file first.");
+  const s = readSettings();
+  state.busy = true;
+  setControls();
+  try {
+    if (+$("workers").value !== state.workers) {
+      // another number of workers: a new engine (the run below starts from
+      // a fresh copy of the base model anyway)
+      $("progress-text").textContent = "Starting the workers…";
+      stopEngine();
+      await startEngine();
+    }
+    // a fresh copy of the base model: the adapter and QLoRA follow the settings
+    const m = await loadModelFrom(state.source, s.qlora);
+    await m.injectLoRA({ rank: s.rank, alpha: s.alpha, targets: s.targets });
+    await setModel(m, state.source);
+    if (state.source.bytes) await saveModelBytes(state.source).catch(() => {});
+    const sum = await m.summary();
+    $("adapter-info").textContent = `Training ${fmt(sum.trainable)} of ${fmt(sum.all)} parameters (${sum.percent.toFixed(2)}%).`;
+    resetChart();
+    $("progress").value = 0;
+    $("progress-text").textContent = "Starting…";
+    const run = await m.train({ text, steps: s.steps, lr: s.lr, batch: s.batch, seqLen: s.seqLen, onProgress });
+    $("progress").max = run.config.steps;
+    attachRun(run);
+  } finally {
+    state.busy = false;
+  }
+}
+
+/** togglePause pauses the run (saving a checkpoint) or resumes it. */
+export async function togglePause() {
+  if (!state.run) return;
+  if (state.paused) {
+    await state.run.resume();
+    state.paused = false;
+    setStatus("training");
+  } else {
+    await state.run.pause();
+    state.paused = true;
+    setStatus("paused");
+    // the checkpoint call waits for the step in progress, so it holds the last step
+    await saveCheckpoint(state.run.last);
+    await saved();
+    mark("pausedSaved", state.run?.last?.step ?? 0);
+  }
+}
+
+/** stopTraining stops the run; the adapter keeps what it learned. */
+export async function stopTraining() {
+  if (state.run) await state.run.stop();
+}
+
+/** offerResume shows the offer to resume a run interrupted by a reload, if one is stored. */
+export async function offerResume() {
+  const rec = await savedRun();
+  if (!rec) return;
+  const when = new Date(rec.savedAt).toLocaleString();
+  $("resume-text").textContent =
+    `A training run on ${rec.source?.name ?? "a model"} was interrupted at step ${rec.step} of ${rec.steps} (saved ${when}). ` +
+    "Resume it where it stopped, or discard it.";
+  $("resume-offer").hidden = false;
+  $("resume-run").onclick = () => guarded(() => resumeFrom(rec), "train");
+  $("discard-run").onclick = () => guarded(async () => {
+    await forgetRun();
+    $("resume-offer").hidden = true;
+  }, "discard-run");
+}
+
+async function resumeFrom(rec) {
+  $("resume-offer").hidden = true;
+  state.busy = true;
+  setControls();
+  try {
+    $("qlora").checked = !!rec.qlora;
+    let source = rec.source;
+    if (source.kind !== "builtin") {
+      source = await savedModel();
+      if (!source?.bytes) throw new Error(`The model file ${rec.source.name} is no longer stored in this browser; open it again and train anew.`);
+    }
+    const m = await loadModelFrom(source, !!rec.qlora);
+    const r = await m.restore(rec.ckpt);
+    await setModel(m, source);
+    writeSettings(r.lora, r.train);
+    updateStats();
+    resetChart(r.history);
+    if (r.kind !== "run") return;
+    const h = r.history;
+    $("progress").max = h.steps;
+    $("progress").value = h.step;
+    $("progress-text").textContent = `Resumed at step ${h.step} of ${h.steps}.`;
+    mark("resumedAt", h.step);
+    const run = await m.train({ resume: true, onProgress });
+    attachRun(run);
+  } finally {
+    state.busy = false;
+  }
+}
