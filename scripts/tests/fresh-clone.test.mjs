@@ -18,14 +18,24 @@ let make, browser, log = "";
 
 before(() => mkdirSync(shots, { recursive: true }));
 
+const running = () => make && make.exitCode === null && make.signalCode === null;
+
+// signal sends sig to make and the server it started: one process group (detached).
+function signal(sig) {
+  try {
+    process.kill(-make.pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
 after(async () => {
   await browser?.close();
-  if (make && make.exitCode === null) {
-    // make and the server it started are one process group (detached)
+  if (running()) {
     const gone = new Promise((resolve) => make.once("exit", resolve));
-    process.kill(-make.pid, "SIGINT");
+    signal("SIGINT");
     await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
-    if (make.exitCode === null) process.kill(-make.pid, "SIGKILL");
+    if (running()) signal("SIGKILL");
   }
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -34,7 +44,7 @@ after(async () => {
 async function waitServing(url, ms) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (make.exitCode !== null) throw new Error(`make run exited with ${make.exitCode}:\n${log}`);
+    if (!running()) throw new Error(`make run exited (${make.exitCode ?? make.signalCode}):\n${log}`);
     try {
       if ((await fetch(url)).ok) return;
     } catch {
