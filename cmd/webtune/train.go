@@ -21,16 +21,19 @@ import (
 	"github.com/webtune/webtune/train"
 )
 
-const trainUsage = `usage: webtune train --model base.gguf --data file.txt --out adapter.gguf
+const trainUsage = `usage: webtune train --data file.txt --out adapter.gguf [--model base.gguf]
        [--rank 8] [--alpha 16] [--targets attn_q,attn_v] [--qlora] [--full]
        [--steps N] [--lr 1e-3] [--batch 4] [--grad-accum 1] [--seq-len 128] [--stride N]
        [--documents none|lines|jsonl] [--seed 0] [--checkpoint file] [--checkpoint-every N] [--resume file] [--stop-after N]
        [--workers N]
 
 Fine-tunes a LoRA adapter (or, with --full, every weight) of a llama GGUF
-model on a text file and writes a llama.cpp-loadable adapter GGUF (with
---full: a whole model GGUF). Targets: attn_q, attn_k, attn_v, attn_output,
-ffn_gate, ffn_up, ffn_down, output, PEFT names (q_proj, ...) or all-linear.
+model (--model; without it the built-in model, webtune-stories-1m) on a
+text file and writes a llama.cpp-loadable adapter GGUF (with --full: a
+whole model GGUF). Beside it goes its checkpoint, OUT.ckpt (--checkpoint
+names another file): --resume OUT.ckpt continues the run. Targets: attn_q,
+attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down, output, PEFT names
+(q_proj, ...) or all-linear.
 --documents lines makes every non-empty line a document and jsonl every
 JSON line's "text" (the default for a .jsonl file; otherwise none: the file
 is one stream); each document is trained as BOS tokens EOS, so the tuned
@@ -64,9 +67,10 @@ type trainFlags struct {
 func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 	f := &trainFlags{}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, trainUsage); fs.PrintDefaults() }
-	fs.StringVar(&f.model, "model", "", "base model GGUF")
+	// The whole usage only for --help; a mistake gets one line naming it.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&f.model, "model", "", "base model GGUF (default: the built-in model)")
 	fs.StringVar(&f.data, "data", "", "training text file (UTF-8)")
 	fs.StringVar(&f.out, "out", "", "adapter GGUF to write (a model GGUF with --full)")
 	fs.IntVar(&f.rank, "rank", 8, "LoRA rank r")
@@ -94,20 +98,28 @@ func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 	fs.IntVar(&f.stopAfter, "stop-after", 0, "stop after N steps of this session, writing the checkpoint (0: run to the end)")
 	fs.IntVar(&f.workers, "workers", 1, "data-parallel replicas of the model, one goroutine each")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprint(stderr, trainUsage)
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, flagError(err.Error())
 	}
-	if f.data == "" || f.out == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return nil, errUsage
+	switch {
+	case f.data == "":
+		return nil, flagError("--data is missing: the text file to train on, as in webtune train --data file.txt --out adapter.gguf")
+	case f.out == "":
+		return nil, flagError("--out is missing: the adapter file to write, as in webtune train --data file.txt --out adapter.gguf")
+	case fs.NArg() > 0:
+		return nil, flagError(fmt.Sprintf("unexpected argument %q: every input is a flag (--data FILE)", fs.Arg(0)))
 	}
 	f.cfg.MinLR, f.cfg.Warmup, f.cfg.ClipNorm, f.cfg.EvalFraction = f.minLR, f.warmup, f.clip, f.evalFraction
 	if f.workers < 1 || f.workers > 64 {
-		fs.Usage()
-		return nil, fmt.Errorf("%w: --workers %d: want 1 to 64", errUsage, f.workers)
+		return nil, flagError(fmt.Sprintf("--workers %d: want 1 to 64", f.workers))
 	}
 	if f.qlora && f.full {
-		fs.Usage()
-		return nil, fmt.Errorf("%w: --qlora and --full exclude each other (NF4 base weights are frozen)", errUsage)
+		return nil, flagError("--qlora and --full exclude each other (NF4 base weights are frozen)")
 	}
 	switch f.documents {
 	case "":
@@ -117,14 +129,20 @@ func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 		}
 	case train.DocumentsNone, train.DocumentsLines, train.DocumentsJSONL:
 	default:
-		fs.Usage()
-		return nil, fmt.Errorf("%w: --documents %q: want none, lines or jsonl", errUsage, f.documents)
+		return nil, flagError(fmt.Sprintf("--documents %q: want none, lines or jsonl", f.documents))
 	}
 	if f.ckpt == "" {
 		f.ckpt = f.out + ".ckpt"
 	}
 	return f, nil
 }
+
+// flagError is a command-line mistake said in one line (with a pointer to
+// --help); errors.Is(err, errUsage) holds.
+type flagError string
+
+func (e flagError) Error() string { return string(e) + " (--help lists every flag)" }
+func (e flagError) Unwrap() error { return errUsage }
 
 // runTrain is the train command.
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -271,3 +271,49 @@ func TestTrainDivergence(t *testing.T) {
 		t.Fatalf("resumed run:\n%s", log)
 	}
 }
+
+// TestTrainFlagMessages: a missing or bad flag is named in one line (not
+// the whole usage); --help gives the usage, which does not require --model
+// and tells about the checkpoint written beside the adapter.
+func TestTrainFlagMessages(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nothing", []string{"train"}, "webtune train: --data is missing"},
+		{"no data", []string{"train", "--out", "a.gguf"}, "webtune train: --data is missing"},
+		{"no out", []string{"train", "--data", "a.txt"}, "webtune train: --out is missing"},
+		{"unknown flag", []string{"train", "--data", "a.txt", "--out", "a.gguf", "--bogus"}, "webtune train: flag provided but not defined: -bogus"},
+		{"stray argument", []string{"train", "--data", "a.txt", "--out", "a.gguf", "extra"}, `webtune train: unexpected argument "extra"`},
+		{"workers", []string{"train", "--data", "a.txt", "--out", "a.gguf", "--workers", "0"}, "webtune train: --workers 0: want 1 to 64"},
+		{"qlora and full", []string{"train", "--data", "a.txt", "--out", "a.gguf", "--qlora", "--full"}, "webtune train: --qlora and --full exclude each other"},
+		{"documents", []string{"train", "--data", "a.txt", "--out", "a.gguf", "--documents", "pages"}, `webtune train: --documents "pages"`},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), c.args, &out, &errb); code != 1 {
+			t.Errorf("%s: exit status %d, want 1", c.name, code)
+		}
+		msg := errb.String()
+		if !strings.HasPrefix(msg, c.want) || strings.Count(msg, "\n") != 1 || !strings.HasSuffix(msg, "(--help lists every flag)\n") {
+			t.Errorf("%s: stderr %q, want one line starting %q", c.name, msg, c.want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%s: stdout %q", c.name, out.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"train", "--help"}, &out, &errb); code != 0 {
+		t.Fatalf("--help: exit status %d", code)
+	}
+	help := errb.String()
+	first := strings.SplitN(help, "\n", 2)[0]
+	if first != "usage: webtune train --data file.txt --out adapter.gguf [--model base.gguf]" {
+		t.Errorf("usage line %q: --model must be optional (the built-in model is the default)", first)
+	}
+	for _, want := range []string{"built-in model", "OUT.ckpt", "--resume OUT.ckpt", "-checkpoint string"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help does not mention %q", want)
+		}
+	}
+}
