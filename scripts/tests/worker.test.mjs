@@ -403,20 +403,9 @@ test("the page served by the Worker trains and publishes in headless Chromium", 
     await page.waitForFunction(() => document.querySelector("[data-testid=status]").textContent === "done", null, { timeout: 120_000 });
     const cores = await page.evaluate(() => Math.min(4, navigator.hardwareConcurrency));
     if (cores > 1) assert.match(await page.textContent("#progress-text"), new RegExp(`on ${cores} workers`));
-    // The store UI: the page's own mount if the page wires it in, else mounted here from /store.js.
-    await page.evaluate(async () => {
-      if (document.querySelector("[data-testid=store]")) return;
-      const { mountStoreUI, storeAvailable } = await import("/store.js");
-      if (!(await storeAvailable())) throw new Error("storeAvailable() is false on the Worker");
-      const app = globalThis.webtunePage;
-      const box = document.createElement("div");
-      document.body.append(box);
-      mountStoreUI(box, {
-        getAdapterBytes: () => app.model.saveAdapter(),
-        onLoadAdapter: (bytes) => app.model.loadAdapter(bytes),
-        defaultName: () => app.model.adapterFileName(),
-      });
-    });
+    // The page mounts the store UI itself: worker-build marks the hosted page's HTML as having a store
+    // (<meta name="webtune-store" content="same-origin">); under `webtune serve` it asks nothing.
+    await page.waitForSelector("[data-testid=store]", { timeout: 30_000 });
     await page.focus("[data-testid=publish-name]");
     await page.waitForFunction(() => /-lora-r8$/.test(document.querySelector("[data-testid=publish-name]")?.value ?? ""), null, { timeout: 60_000 }).catch(async (e) => {
       const v = await page.evaluate(() => ({ name: document.querySelector("[data-testid=publish-name]")?.value, store: !!document.querySelector("[data-testid=store]"), status: document.querySelector("[data-testid=status]")?.textContent }));
