@@ -19,7 +19,11 @@ type decoder struct {
 	r    *bufio.Reader
 	off  int64 // offset of the next unread byte
 	size int64 // total size of the file
-	buf  [8]byte
+	// end, when > 0, is a limit before the end of the file that reads may not pass (the metadata
+	// budget of Limits.MaxMetadataBytes); a read past it is ErrTooLarge, not truncation.
+	end   int64
+	limit int64 // the metadata budget that set end, for messages
+	buf   [8]byte
 	// scratch holds short strings while they are read.
 	scratch [256]byte
 }
@@ -28,8 +32,23 @@ func newDecoder(r io.ReaderAt, size int64) *decoder {
 	return &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10), size: size}
 }
 
-// remaining returns the number of bytes between the cursor and the end of the file.
-func (d *decoder) remaining() int64 { return d.size - d.off }
+// remaining returns the number of bytes between the cursor and the end of the file, or the limit
+// d.end when one is set and comes first.
+func (d *decoder) remaining() int64 {
+	if d.end > 0 && d.end < d.size {
+		return max(0, d.end-d.off)
+	}
+	return d.size - d.off
+}
+
+// short reports that what, n bytes at off, does not fit in the remaining bytes: ErrTooLarge when
+// the file has them but the metadata limit does not, else ErrFormat (truncation).
+func (d *decoder) short(off int64, what string, n int64) error {
+	if d.end > 0 && d.end < d.size && n <= d.size-d.off {
+		return formatErr(off, ErrTooLarge, "%s of %d bytes runs past the metadata limit of %d bytes", what, n, d.limit)
+	}
+	return formatErr(off, ErrFormat, "%s of %d bytes runs past end of file (%d bytes left)", what, n, d.size-d.off)
+}
 
 // full fills p, reporting truncation as ErrFormat at the offset where the read started.
 func (d *decoder) full(p []byte, what string) error {
@@ -76,6 +95,10 @@ func (d *decoder) count(what string, limit uint64, minSize int64) (int, error) {
 		return 0, formatErr(off, ErrTooLarge, "%s %d exceeds limit %d", what, n, limit)
 	}
 	if minSize > 0 && int64(n) > d.remaining()/minSize {
+		if d.end > 0 && d.end < d.size && int64(n) <= (d.size-d.off)/minSize {
+			return 0, formatErr(off, ErrTooLarge, "%s %d needs at least %d bytes, past the metadata limit of %d bytes",
+				what, n, int64(n)*minSize, d.limit)
+		}
 		return 0, formatErr(off, ErrFormat, "%s %d needs at least %d bytes but only %d remain",
 			what, n, int64(n)*minSize, d.remaining())
 	}
@@ -85,7 +108,7 @@ func (d *decoder) count(what string, limit uint64, minSize int64) (int, error) {
 // bytes reads n bytes (n already checked against the remaining size), growing the buffer in chunks.
 func (d *decoder) bytes(n int, what string) ([]byte, error) {
 	if int64(n) > d.remaining() {
-		return nil, formatErr(d.off, ErrFormat, "%s of %d bytes runs past end of file (%d left)", what, n, d.remaining())
+		return nil, d.short(d.off, what, int64(n))
 	}
 	if n <= chunkSize {
 		b := make([]byte, n)
@@ -113,8 +136,8 @@ func (d *decoder) str(what string, limit uint64, kind error) (string, error) {
 	if n > limit {
 		return "", formatErr(off, kind, "%s length %d exceeds limit %d", what, n, limit)
 	}
-	if int64(n) > d.remaining() {
-		return "", formatErr(off, ErrFormat, "%s length %d runs past end of file (%d bytes left)", what, n, d.remaining())
+	if n > uint64(d.remaining()) {
+		return "", d.short(off, what, int64(min(n, math.MaxInt64)))
 	}
 	if n <= uint64(len(d.scratch)) {
 		b := d.scratch[:n]

@@ -25,6 +25,7 @@ type File struct {
 
 	r        io.ReaderAt
 	size     int64
+	lim      Limits // bounds in force while parsing (package maximums by default)
 	kvIndex  map[string]int
 	tenIndex map[string]int
 }
@@ -35,23 +36,64 @@ type KV struct {
 	Value Value  // Value is the key's value.
 }
 
+// Limits are tighter bounds than the package maximums for OpenLimits, for readers of files that
+// are known to be small (a LoRA adapter has a handful of keys and no vocabulary). A zero field
+// means the package maximum (MaxKVCount, MaxArrayLength, MaxStringLength, MaxTensorCount) or, for
+// MaxMetadataBytes, no bound but the file's size. Every bound is checked while parsing, before
+// anything is allocated for the count or length it limits.
+type Limits struct {
+	MaxKVs           int   // MaxKVs bounds the number of metadata key/value pairs.
+	MaxArrayLength   int   // MaxArrayLength bounds the element count of one array value.
+	MaxStringLength  int   // MaxStringLength bounds one string value (or array element) in bytes.
+	MaxTensors       int   // MaxTensors bounds the number of tensors.
+	MaxMetadataBytes int64 // MaxMetadataBytes bounds the encoded key/value section in bytes.
+}
+
+// withDefaults fills zero fields with the package maximums.
+func (l Limits) withDefaults() Limits {
+	pick := func(v, def int) int {
+		if v <= 0 || v > def {
+			return def
+		}
+		return v
+	}
+	l.MaxKVs = pick(l.MaxKVs, MaxKVCount)
+	l.MaxArrayLength = pick(l.MaxArrayLength, MaxArrayLength)
+	l.MaxStringLength = pick(l.MaxStringLength, MaxStringLength)
+	l.MaxTensors = pick(l.MaxTensors, MaxTensorCount)
+	l.MaxMetadataBytes = max(l.MaxMetadataBytes, 0)
+	return l
+}
+
 // Open parses the GGUF header of the size-byte file r: magic, version, metadata and tensor infos.
 // It validates everything it reads (limits, remaining bytes, alignment, unique keys and names, tensor
-// data ranges) and returns an error wrapping ErrFormat, ErrUnsupported or ErrTooLarge inside a
-// *FormatError on a bad file. Tensor data is not read.
-func Open(r io.ReaderAt, size int64) (*File, error) {
+// data packed in order as ggml requires) and returns an error wrapping ErrFormat, ErrUnsupported or
+// ErrTooLarge inside a *FormatError on a bad file. Tensor data is not read.
+func Open(r io.ReaderAt, size int64) (*File, error) { return OpenLimits(r, size, Limits{}) }
+
+// OpenLimits is Open with the tighter bounds of lim; a file over one of them gives a *FormatError
+// wrapping ErrTooLarge. Parsing takes time linear in the header's size and memory proportional to
+// what the limits allow.
+func OpenLimits(r io.ReaderAt, size int64, lim Limits) (*File, error) {
 	if size < 0 {
 		return nil, formatErr(0, ErrFormat, "negative file size %d", size)
 	}
 	d := newDecoder(r, size)
-	f := &File{Alignment: DefaultAlignment, r: r, size: size}
+	f := &File{Alignment: DefaultAlignment, r: r, size: size, lim: lim.withDefaults()}
 	nTensors, nKV, err := f.readHeader(d)
 	if err != nil {
 		return nil, err
 	}
+	if f.lim.MaxMetadataBytes > 0 {
+		d.end, d.limit = d.off+f.lim.MaxMetadataBytes, f.lim.MaxMetadataBytes
+	}
 	if err := f.readKVs(d, nKV); err != nil {
 		return nil, err
 	}
+	if d.end > 0 && d.off > d.end {
+		return nil, formatErr(d.end, ErrTooLarge, "metadata exceeds the limit of %d bytes", d.limit)
+	}
+	d.end = 0
 	infoOffs, err := f.readTensorInfos(d, nTensors)
 	if err != nil {
 		return nil, err
@@ -81,10 +123,10 @@ func (f *File) readHeader(d *decoder) (nTensors, nKV int, err error) {
 	default:
 		return 0, 0, formatErr(4, ErrUnsupported, "version %d (want 2 or 3)", f.Version)
 	}
-	if nTensors, err = d.count("tensor count", MaxTensorCount, 0); err != nil {
+	if nTensors, err = d.count("tensor count", uint64(f.lim.MaxTensors), 0); err != nil {
 		return 0, 0, err
 	}
-	if nKV, err = d.count("kv count", MaxKVCount, 0); err != nil {
+	if nKV, err = d.count("kv count", uint64(f.lim.MaxKVs), 0); err != nil {
 		return 0, 0, err
 	}
 	need := int64(nKV)*minKVSize + int64(nTensors)*minTensorSize
@@ -111,7 +153,7 @@ func (f *File) readKVs(d *decoder, n int) error {
 			return formatErr(keyOff, ErrFormat, "duplicate key %q", key)
 		}
 		valOff := d.off
-		v, err := readValue(d, key)
+		v, err := readValue(d, key, &f.lim)
 		if err != nil {
 			return err
 		}
@@ -142,7 +184,7 @@ func (f *File) setAlignment(v Value, off int64) error {
 }
 
 // readValue reads a u32 value type and the value it announces.
-func readValue(d *decoder, key string) (Value, error) {
+func readValue(d *decoder, key string, lim *Limits) (Value, error) {
 	typOff := d.off
 	t, err := d.u32("value type")
 	if err != nil {
@@ -153,7 +195,7 @@ func readValue(d *decoder, key string) (Value, error) {
 		return Value{}, formatErr(typOff, ErrFormat, "key %q: invalid value type %d", key, t)
 	}
 	if vt != ValueArray {
-		return readScalar(d, vt, key)
+		return readScalar(d, vt, key, lim)
 	}
 	elemOff := d.off
 	e, err := d.u32("array element type")
@@ -171,20 +213,20 @@ func readValue(d *decoder, key string) (Value, error) {
 	if et == ValueString {
 		minSize = 8
 	}
-	n, err := d.count("array length", MaxArrayLength, minSize)
+	n, err := d.count("array length", uint64(lim.MaxArrayLength), minSize)
 	if err != nil {
 		return Value{}, err
 	}
-	elems, err := readArray(d, et, n, key)
+	elems, err := readArray(d, et, n, key, lim)
 	return Value{typ: ValueArray, elem: et, v: elems}, err
 }
 
-func readScalar(d *decoder, vt ValueType, key string) (Value, error) {
+func readScalar(d *decoder, vt ValueType, key string, lim *Limits) (Value, error) {
 	what := "value of " + key
 	off := d.off
 	switch vt {
 	case ValueString:
-		s, err := d.str(what, MaxStringLength, ErrTooLarge)
+		s, err := d.str(what, uint64(lim.MaxStringLength), ErrTooLarge)
 		return String(s), err
 	case ValueBool:
 		b, err := d.u8(what)
@@ -223,7 +265,7 @@ func readScalar(d *decoder, vt ValueType, key string) (Value, error) {
 	return Value{typ: vt, v: v}, nil
 }
 
-func readArray(d *decoder, et ValueType, n int, key string) (any, error) {
+func readArray(d *decoder, et ValueType, n int, key string, lim *Limits) (any, error) {
 	what := "array " + key
 	switch et {
 	case ValueUint8:
@@ -252,7 +294,7 @@ func readArray(d *decoder, et ValueType, n int, key string) (any, error) {
 	// Strings: n was checked against 8 bytes each; grow the slice in chunks all the same.
 	out := make([]string, 0, min(n, chunkSize/16))
 	for i := 0; i < n; i++ {
-		s, err := d.str(what, MaxStringLength, ErrTooLarge)
+		s, err := d.str(what, uint64(lim.MaxStringLength), ErrTooLarge)
 		if err != nil {
 			return nil, err
 		}
@@ -326,22 +368,27 @@ func readTensorInfo(d *decoder, name string) (TensorInfo, int64, error) {
 	return ti, offOff, nil
 }
 
-// checkData checks that every tensor's data is aligned and lies inside the file.
+// checkData checks that every tensor's data lies inside the file, packed as ggml's reader
+// requires: in tensor-info order, the first at offset 0 and each next one at the previous one's
+// offset plus its size rounded up to the alignment (ggml refuses any other offset, so overlapping
+// or out-of-order regions never load in llama.cpp either).
 func (f *File) checkData(infoOffs []int64) error {
 	if len(f.Tensors) > 0 && f.DataOffset > f.size {
 		return formatErr(f.DataOffset, ErrFormat, "data section starts past end of file (size %d)", f.size)
 	}
 	avail := uint64(f.size - min(f.DataOffset, f.size))
+	var next uint64 // where the next tensor's data must start
 	for i, ti := range f.Tensors {
-		if ti.Offset%f.Alignment != 0 {
-			return formatErr(infoOffs[i], ErrFormat, "tensor %q: offset %d not a multiple of alignment %d",
-				ti.Name, ti.Offset, f.Alignment)
+		if ti.Offset != next {
+			return formatErr(infoOffs[i], ErrFormat, "tensor %q: offset %d, want %d (ggml requires tensor data packed in order, each at the previous one's aligned end)",
+				ti.Name, ti.Offset, next)
 		}
 		nb := ti.NumBytes()
 		if ti.Offset > avail || nb > avail-ti.Offset {
 			return formatErr(infoOffs[i], ErrFormat, "tensor %q: data [%d, +%d) runs past end of data section (%d bytes)",
 				ti.Name, ti.Offset, nb, avail)
 		}
+		next = alignUp(ti.Offset+nb, f.Alignment) // no overflow: ti.Offset+nb <= avail < 2^63
 	}
 	return nil
 }

@@ -163,12 +163,33 @@ func TestOpenNoTensors(t *testing.T) {
 	}
 }
 
-// TestOpenLooseOffsets: offsets that are aligned and inside the file but not tightly packed are
-// accepted (the GGUF spec allows them; gguf-py reads them).
-func TestOpenLooseOffsets(t *testing.T) {
-	r := header(2, 0).tensorInfo("b", TypeF32, 32, 1).tensorInfo("a", TypeF32, 0, 1)
-	r.zeros(int(alignUp(uint64(r.Len()), 32)) - r.Len()).zeros(64)
-	f := openBytes(t, r.Bytes())
+// TestOpenRefusesUnpackedOffsets is the regression test of issue 16 item 8: tensors whose data
+// regions overlap, leave gaps or come out of order were accepted, though ggml's gguf.cpp refuses
+// any offset other than the previous tensor's aligned end ("tensor 'X' has offset N, expected M").
+func TestOpenRefusesUnpackedOffsets(t *testing.T) {
+	file := func(offA, offB uint64) []byte {
+		r := header(2, 0).tensorInfo("a", TypeF32, offA, 8).tensorInfo("b", TypeF32, offB, 8)
+		return r.zeros(int(alignUp(uint64(r.Len()), 32)) - r.Len()).zeros(128).Bytes()
+	}
+	for _, tc := range []struct {
+		name       string
+		offA, offB uint64
+	}{
+		{"overlap: both at 0", 0, 0},
+		{"overlap: b inside a", 0, 16},
+		{"out of order", 32, 0},
+		{"gap before b", 0, 64},
+		{"first not at 0", 32, 64},
+	} {
+		data := file(tc.offA, tc.offB)
+		_, err := Open(bytes.NewReader(data), int64(len(data)))
+		var fe *FormatError
+		if !errors.Is(err, ErrFormat) || !errors.As(err, &fe) {
+			t.Errorf("%s: Open = %v, want a FormatError wrapping ErrFormat", tc.name, err)
+		}
+	}
+	// Packed tightly: 8 F32 = 32 bytes, so b starts at 32.
+	f := openBytes(t, file(0, 32))
 	if ti, _ := f.Tensor("b"); ti.Offset != 32 {
 		t.Fatal(ti)
 	}
@@ -204,5 +225,46 @@ func TestLongString(t *testing.T) {
 	f := openBytes(t, writeBytes(t, w))
 	if s, err := f.GetString("long"); err != nil || s != long {
 		t.Fatalf("long string: %d bytes, %v", len(s), err)
+	}
+}
+
+// TestOpenLimits: each bound of Limits refuses a file just over it with ErrTooLarge while the same
+// file opens with the package maximums, and a file at the bounds opens under them.
+func TestOpenLimits(t *testing.T) {
+	w := NewWriter()
+	w.Add("general.architecture", String("llama"))
+	w.Add("a.strings", Strings([]string{"x", "yy", "zzz"}))
+	w.Add("a.long", String(strings.Repeat("s", 100)))
+	w.AddTensorF32("t0", []uint64{8}, ramp(8, 1), TypeF32)
+	w.AddTensorF32("t1", []uint64{8}, ramp(8, 1), TypeF32)
+	data := writeBytes(t, w)
+	openBytes(t, data)
+	// The key/value section: from byte 24 to the first tensor info.
+	kvBytes := int64(bytes.Index(data, []byte("\x02\x00\x00\x00\x00\x00\x00\x00t0")) - 24)
+	exact := Limits{MaxKVs: 3, MaxArrayLength: 3, MaxStringLength: 100, MaxTensors: 2, MaxMetadataBytes: kvBytes}
+	if _, err := OpenLimits(bytes.NewReader(data), int64(len(data)), exact); err != nil {
+		t.Fatalf("at the limits: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		lim  Limits
+	}{
+		{"kvs", Limits{MaxKVs: 2}},
+		{"array length", Limits{MaxArrayLength: 2}},
+		{"string length", Limits{MaxStringLength: 99}},
+		{"tensors", Limits{MaxTensors: 1}},
+		{"metadata bytes", Limits{MaxMetadataBytes: kvBytes - 1}},
+		{"metadata bytes inside a string", Limits{MaxMetadataBytes: kvBytes - 50}},
+	} {
+		_, err := OpenLimits(bytes.NewReader(data), int64(len(data)), tc.lim)
+		var fe *FormatError
+		if !errors.Is(err, ErrTooLarge) || !errors.As(err, &fe) {
+			t.Errorf("%s: OpenLimits = %v, want a FormatError wrapping ErrTooLarge", tc.name, err)
+		}
+	}
+	// Truncation inside the metadata budget stays ErrFormat.
+	cut := data[:40]
+	if _, err := OpenLimits(bytes.NewReader(cut), int64(len(cut)), Limits{MaxMetadataBytes: 1 << 20}); !errors.Is(err, ErrFormat) {
+		t.Errorf("truncated: %v, want ErrFormat", err)
 	}
 }

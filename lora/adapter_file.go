@@ -47,16 +47,15 @@ type AdapterPair struct {
 	legacy bool // named lora.<layer>.weight_a/_b (ReadAdapter only)
 }
 
-// Ranks returns the distinct ranks of the pairs, ascending.
+// Ranks returns the distinct ranks of the pairs, ascending (in time
+// linear in the number of pairs, up to the sort).
 func (af *AdapterFile) Ranks() []int {
-	var rs []int
-	for _, p := range af.Pairs {
-		if !slices.Contains(rs, p.Rank) {
-			rs = append(rs, p.Rank)
-		}
+	rs := make([]int, len(af.Pairs))
+	for i, p := range af.Pairs {
+		rs[i] = p.Rank
 	}
 	slices.Sort(rs)
-	return rs
+	return slices.Compact(rs)
 }
 
 // tokenEmbd is the one base tensor whose lora_a is transposed (docs/llamacpp-lora.md).
@@ -72,24 +71,31 @@ var adapterTypes = []gguf.TensorType{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, 
 //   - general.type "adapter" and adapter.type "lora", both STRING, else
 //     ErrNotAdapter (which wraps ErrFormat);
 //   - general.architecture a non-empty STRING: ErrArchitecture if missing or
-//     empty, ErrFormat if not a STRING;
+//     empty, ErrFormat if not a STRING or not the shape of an architecture
+//     name (lower-case letters, digits, '_', '-', '.'; at most
+//     MaxArchitectureLength bytes);
 //   - adapter.lora.alpha, if present, a finite FLOAT32 ≥ 0 (llama.cpp
 //     asserts the type); webtune.lora.alpha / lora.alpha finite numbers > 0
 //     that adapter.lora.alpha agrees with (·√r with rsLoRA);
 //     webtune.lora.use_rslora a BOOL; else ErrFormat;
 //   - webtune.lora.rank / lora.rank, if present, equal integers in
 //     [1, MaxRank], else ErrRank;
-//   - every tensor named <base>.lora_a or <base>.lora_b with a non-empty
-//     <base>, or *_norm.weight (skipped, as llama.cpp does, and listed in
-//     Skipped); anything else ErrFormat; at least one pair, else ErrFormat;
+//   - every tensor named <base>.lora_a or <base>.lora_b with <base> an
+//     adaptable llama-family weight (TargetOf: blk.N.attn_q.weight, ...,
+//     output.weight, token_embd.weight), or a norm weight
+//     (blk.N.attn_norm.weight, output_norm.weight, ...: skipped, as
+//     llama.cpp does, and listed in Skipped); anything else ErrFormat; at
+//     least one pair, else ErrFormat;
 //     both halves of every pair, else ErrMissingPair;
 //   - every half of type F32, F16, BF16 or Q8_0 (ErrFormat) with two dims
 //     (ErrShape); lora_a [in, r] and lora_b [r, out] agreeing on r
 //     (token_embd.weight: lora_a [r, n_vocab], lora_b [r, n_embd]), else
 //     ErrShape; 1 ≤ r ≤ MaxRank and r equal to the rank keys, else ErrRank.
 //
-// What needs the base comes on top: ReadAdapter checks the model's layers,
-// dims and ranks, webtune merge the base GGUF's tensors.
+// It reads no tensor data: CheckAdapter adds the finiteness of every
+// weight and the parsing limits, for bytes from an untrusted source. What
+// needs the base comes on top: ReadAdapter checks the model's layers, dims
+// and ranks, webtune merge the base GGUF's tensors.
 func InspectAdapter(f *gguf.File) (*AdapterFile, error) { return inspect(f, false) }
 
 // inspect is InspectAdapter; legacyOK also accepts the published API's
@@ -114,12 +120,35 @@ func inspect(f *gguf.File, legacyOK bool) (*AdapterFile, error) {
 	if af.Pairs, af.Skipped, err = classify(f, legacyOK); err != nil {
 		return nil, err
 	}
+	if !legacyOK {
+		if err := checkNames(af); err != nil {
+			return nil, err
+		}
+	}
 	for i := range af.Pairs {
 		if err := checkPair(&af.Pairs[i], af.Rank); err != nil {
 			return nil, err
 		}
 	}
 	return af, nil
+}
+
+// checkNames refuses tensor names no llama-family base model has: every
+// pair must adapt a TargetOf name and every skipped tensor must be a norm
+// weight's name (ReadAdapter checks names against its model instead).
+func checkNames(af *AdapterFile) error {
+	for _, p := range af.Pairs {
+		if _, ok := TargetOf(p.Name); !ok {
+			return fmt.Errorf("%w: tensor %q: %q is not an adaptable llama-family weight (blk.N.{%s}.weight, %s.weight)",
+				ErrFormat, p.A.Name, p.Name, strings.Join(blockTargets, ","), strings.Join(modelTargets, ".weight, "))
+		}
+	}
+	for _, n := range af.Skipped {
+		if !normName(n) {
+			return fmt.Errorf("%w: tensor %q is not a llama-family norm weight (blk.N.<x>_norm.weight or <x>_norm.weight)", ErrFormat, n)
+		}
+	}
+	return nil
 }
 
 // splitTensorName parses a LoRA tensor name: the pair's name (the base

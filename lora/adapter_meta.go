@@ -29,6 +29,9 @@ func checkHeader(f *gguf.File, strict bool) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrFormat, err)
 	case arch == "" && strict:
 		return "", fmt.Errorf("%w: %s is missing or empty (llama.cpp requires the base model's)", ErrArchitecture, keyArch)
+	case arch != "" && !validArchitecture(arch):
+		return "", fmt.Errorf("%w: %s %s is not an architecture name (lower-case letters, digits, '_', '-', '.'; at most %d bytes)",
+			ErrFormat, keyArch, quoteName(arch), MaxArchitectureLength)
 	}
 	return arch, nil
 }

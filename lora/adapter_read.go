@@ -46,8 +46,10 @@ type pair struct {
 // their A and B are overwritten and alpha/rsLoRA taken from the file
 // (gradients are not touched).
 //
-// The file must pass InspectAdapter's checks (published-API files may omit
-// general.type, adapter.type and general.architecture), with its errors.
+// The file is parsed under AdapterLimits and must pass InspectAdapter's
+// checks (published-API files may omit general.type, adapter.type and
+// general.architecture; tensor names are checked against m instead of the
+// llama-family list), with its errors.
 // Against m it refuses, with errors wrapping: ErrUnknownLayer a tensor for a
 // layer m lacks (checked first: the likeliest cause is another base model);
 // ErrArchitecture a general.architecture other than ModelArchitecture(m);
@@ -61,9 +63,9 @@ func ReadAdapter[T tensor.Numeric](r io.ReaderAt, size int64, m Model[T]) error 
 	if m == nil || r == nil {
 		return configErr("nil model or reader")
 	}
-	f, err := gguf.Open(r, size)
+	f, err := OpenAdapter(r, size)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrFormat, err)
+		return err
 	}
 	layers := linearLayers(m)
 	byBase := map[string]string{}

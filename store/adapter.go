@@ -85,8 +85,10 @@ func splitList(s string) []string {
 
 // servePut validates and stores an upload. Order: (token already checked),
 // 413 by Content-Length, 409 if it exists without ?overwrite=1, read the body
-// under the cap (413), validate (400/415), then an atomic put (409 if another
-// upload of the name won the race).
+// under the cap (413), validate (400/415), size the metadata (within
+// MaxMetaBytes by construction: a short architecture name, at most
+// MaxDistinctRanks ranks, a handful of targets), then an atomic put (409 if
+// another upload of the name won the race).
 func (h *Handler) servePut(w http.ResponseWriter, r *http.Request, name string) {
 	overwrite, err := parseOverwrite(r.URL.Query()["overwrite"])
 	if err != nil {
@@ -130,7 +132,12 @@ func (h *Handler) servePut(w http.ResponseWriter, r *http.Request, name string) 
 	meta := Metadata{Name: name, Size: int64(len(data)), SHA256: sha256Hex(data), Architecture: info.Architecture,
 		Rank: info.Rank, Ranks: info.Ranks, Alpha: info.Alpha, Targets: info.Targets, Pairs: info.Pairs,
 		Created: h.cfg.Now().UTC().Format(time.RFC3339)}
-	_, err = h.cfg.Store.Put(r.Context(), name, data, meta.toMeta(), PutOptions{IfAbsent: !overwrite, ContentType: "application/octet-stream"})
+	stored := meta.toMeta()
+	if n := MetaSize(stored); n > MaxMetaBytes { // bounded by construction (see TestMetaSizeBound): never reached
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("the adapter's metadata would take %d bytes; the store keeps at most %d", n, MaxMetaBytes))
+		return
+	}
+	_, err = h.cfg.Store.Put(r.Context(), name, data, stored, PutOptions{IfAbsent: !overwrite, ContentType: "application/octet-stream"})
 	if errors.Is(err, ErrExists) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("adapter %q exists; add ?overwrite=1 to replace it", name))
 		return
@@ -155,5 +162,5 @@ func parseOverwrite(vals []string) (bool, error) {
 	case "0", "false", "":
 		return false, nil
 	}
-	return false, fmt.Errorf("bad overwrite=%q: want 1 or 0", vals[len(vals)-1])
+	return false, fmt.Errorf("bad overwrite=%s: want 1 or 0", quoteName(vals[len(vals)-1]))
 }

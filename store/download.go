@@ -2,8 +2,10 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,16 +13,68 @@ import (
 )
 
 // serveDownload writes an adapter's bytes: ETag (the quoted SHA-256),
-// If-None-Match → 304, one byte range → 206 (If-Range honoured),
-// an unsatisfiable range → 416, several ranges or a malformed header → the
-// whole file (RFC 9110 allows ignoring Range).
+// If-None-Match → 304, one byte range → 206 (If-Range honoured), an
+// unsatisfiable range → 416; several ranges or a malformed header (anything
+// but RFC 9110's digits, such as bytes=+1-+2) → the whole file, as RFC 9110
+// allows ignoring Range. The headers and the bytes come from one Store.Get
+// (one Head for HEAD), so a download racing an overwrite serves exactly one
+// version, never the headers of one and the bytes of another.
 func (h *Handler) serveDownload(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
-	obj, err := h.cfg.Store.Head(ctx, name)
-	if err != nil {
+	want, hasRange := parseRange(r.Header.Get("Range"))
+	ifRange := r.Header.Get("If-Range")
+	if r.Method == http.MethodHead {
+		obj, err := h.cfg.Store.Head(ctx, name)
+		if err != nil {
+			writeStoreError(w, err, name)
+			return
+		}
+		var rng *Range
+		if hasRange && ifRangeOK(ifRange, etag(obj.Meta[metaSHA256])) {
+			res, ok := want.Resolve(obj.Size)
+			if !ok {
+				writeUnsatisfiable(w, obj, name)
+				return
+			}
+			rng = &res
+		}
+		if h.downloadHeaders(w, r, name, obj, rng) {
+			w.WriteHeader(statusOf(rng))
+		}
+		return
+	}
+	var ask *ByteRange
+	if hasRange {
+		ask = &want
+	}
+	obj, rng, body, err := h.cfg.Store.Get(ctx, name, ask)
+	if ask != nil && (err == nil || errors.Is(err, ErrRange)) && !ifRangeOK(ifRange, etag(obj.Meta[metaSHA256])) {
+		// If-Range names another version: the whole of the current one.
+		if body != nil {
+			body.Close()
+		}
+		obj, rng, body, err = h.cfg.Store.Get(ctx, name, nil)
+	}
+	switch {
+	case errors.Is(err, ErrRange):
+		writeUnsatisfiable(w, obj, name)
+		return
+	case err != nil:
 		writeStoreError(w, err, name)
 		return
 	}
+	defer body.Close()
+	if !h.downloadHeaders(w, r, name, obj, rng) {
+		return
+	}
+	w.WriteHeader(statusOf(rng))
+	io.Copy(w, body) // the body may implement io.WriterTo (R2 streams straight into the response)
+}
+
+// downloadHeaders sets the headers of a download of obj (rng: the part
+// served, nil for all of it) and answers 304 itself when If-None-Match
+// holds the object's ETag (returning false: nothing more to write).
+func (h *Handler) downloadHeaders(w http.ResponseWriter, r *http.Request, name string, obj Object, rng *Range) bool {
 	tag := etag(obj.Meta[metaSHA256])
 	hd := w.Header()
 	hd.Set("ETag", tag)
@@ -33,38 +87,30 @@ func (h *Handler) serveDownload(w http.ResponseWriter, r *http.Request, name str
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListMatches(inm, tag) {
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return false
 	}
-	var rng *Range
-	if rh := r.Header.Get("Range"); rh != "" && ifRangeOK(r.Header.Get("If-Range"), tag) {
-		var ok bool
-		if rng, ok = parseRange(rh, obj.Size); !ok {
-			hd.Set("Content-Range", fmt.Sprintf("bytes */%d", obj.Size))
-			writeError(w, http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("range %q outside the adapter's %d bytes", rh, obj.Size))
-			return
-		}
-	}
-	status, length := http.StatusOK, obj.Size
+	length := obj.Size
 	if rng != nil {
-		status, length = http.StatusPartialContent, rng.Length
+		length = rng.Length
 		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.Offset, rng.Offset+rng.Length-1, obj.Size))
 	}
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("Content-Length", strconv.FormatInt(length, 10))
-	if r.Method == http.MethodHead || length == 0 {
-		w.WriteHeader(status)
-		return
+	return true
+}
+
+// statusOf is 206 for a range, 200 for the whole object.
+func statusOf(rng *Range) int {
+	if rng != nil {
+		return http.StatusPartialContent
 	}
-	_, body, err := h.cfg.Store.Get(ctx, name, rng)
-	if err != nil {
-		hd.Del("Content-Length")
-		hd.Del("Content-Range")
-		writeStoreError(w, err, name)
-		return
-	}
-	defer body.Close()
-	w.WriteHeader(status)
-	io.Copy(w, body) // the body may implement io.WriterTo (R2 streams straight into the response)
+	return http.StatusOK
+}
+
+// writeUnsatisfiable answers 416 with the object's size.
+func writeUnsatisfiable(w http.ResponseWriter, obj Object, name string) {
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", obj.Size))
+	writeError(w, http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("range outside adapter %s's %d bytes", quoteName(name), obj.Size))
 }
 
 // fileName is the download's file name: the adapter name, with .gguf added if missing.
@@ -94,45 +140,58 @@ func ifRangeOK(ifRange, tag string) bool {
 	return ifRange == "" || strings.TrimSpace(ifRange) == tag
 }
 
-// parseRange parses a Range header for an object of size bytes. It returns
-// (nil, true) for a header to ignore (not bytes=, several ranges, bad
-// syntax), (rng, true) for one satisfiable range and (nil, false) for an
-// unsatisfiable one.
-func parseRange(h string, size int64) (*Range, bool) {
+// parseRange parses a Range header into the one byte range it asks for.
+// It returns false for a header to ignore (RFC 9110 lets a server ignore
+// Range; the whole file is served): none, not "bytes=", several ranges, or
+// a position that is not a plain decimal (Go's strconv would take "+1").
+// An unsatisfiable range parses; the Store tells it apart by the size.
+func parseRange(h string) (ByteRange, bool) {
 	spec, ok := strings.CutPrefix(h, "bytes=")
 	if !ok || strings.Contains(spec, ",") {
-		return nil, true
+		return ByteRange{}, false
 	}
 	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
 	if !ok {
-		return nil, true
+		return ByteRange{}, false
 	}
+	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
 	if first == "" { // suffix: the last n bytes
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n < 0 {
-			return nil, true
+		n, ok := digits(last)
+		if !ok {
+			return ByteRange{}, false
 		}
-		if n == 0 || size == 0 {
-			return nil, false
+		if n == 0 { // satisfiable by no object: a range starting past any end
+			return ByteRange{First: math.MaxInt64, Last: -1}, true
 		}
-		n = min(n, size)
-		return &Range{Offset: size - n, Length: n}, true
+		return ByteRange{Suffix: n, Last: -1}, true
 	}
-	start, err := strconv.ParseInt(first, 10, 64)
-	if err != nil || start < 0 {
-		return nil, true
+	start, ok := digits(first)
+	if !ok {
+		return ByteRange{}, false
 	}
-	end := size - 1
+	end := int64(-1)
 	if last != "" {
-		if end, err = strconv.ParseInt(last, 10, 64); err != nil || end < start {
-			return nil, true
+		if end, ok = digits(last); !ok || end < start {
+			return ByteRange{}, false
 		}
 	}
-	if start >= size {
-		return nil, false
+	return ByteRange{First: start, Last: end}, true
+}
+
+// digits parses a non-empty run of ASCII digits (RFC 9110's 1*DIGIT) that
+// fits an int64.
+func digits(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
 	}
-	end = min(end, size-1)
-	return &Range{Offset: start, Length: end - start + 1}, true
+	var n int64
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // apiHeaders sets the headers every API response carries: CORS for public

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultMaxBytes is the default upload size cap (32 MiB: the upload, its
@@ -116,7 +117,7 @@ func (h *Handler) serveAdapter(w http.ResponseWriter, r *http.Request, raw strin
 		return
 	}
 	if err != nil || !ValidName(name) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad adapter name %q: want [a-z0-9][a-z0-9._-]{0,63} without \"..\"", raw))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad adapter name %s: want [a-z0-9][a-z0-9._-]{0,63} without \"..\"", quoteName(raw)))
 		return
 	}
 	switch r.Method {
@@ -177,7 +178,7 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxListLimit {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad limit %q: want 1..%d", s, MaxListLimit))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad limit %s: want 1..%d", quoteName(s), MaxListLimit))
 			return
 		}
 		limit = n
@@ -207,13 +208,47 @@ type listPage struct {
 	Truncated bool       `json:"truncated"`
 }
 
-// writeStoreError maps a store error to 404 or 500.
+// writeStoreError maps a store error to 404, 413 (metadata the store
+// refused: never reached, the handler sizes it first) or 500. Store errors
+// carry their own prefix ("store: ..."), which is not added again.
 func writeStoreError(w http.ResponseWriter, err error, name string) {
-	if errors.Is(err, ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("adapter %q not found", name))
-		return
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("adapter %s not found", quoteName(name)))
+	case errors.Is(err, ErrMetaTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, clipMessage(err.Error()))
+	default:
+		writeError(w, http.StatusInternalServerError, clipMessage(err.Error()))
 	}
-	writeError(w, http.StatusInternalServerError, "store: "+err.Error())
+}
+
+// maxEcho is the most bytes of a name from a request or a file that an
+// error message repeats.
+const maxEcho = 200
+
+// quoteName quotes s for an error message, cut to maxEcho bytes (on a rune
+// boundary) with "…" and its length when longer.
+func quoteName(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(cutRunes(s, maxEcho)+"…") + " (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// clipMessage cuts an error message to a few times maxEcho bytes.
+func clipMessage(s string) string {
+	if len(s) <= 4*maxEcho {
+		return s
+	}
+	return cutRunes(s, 4*maxEcho) + "…"
+}
+
+// cutRunes returns the longest prefix of s of at most n bytes that ends on a rune boundary.
+func cutRunes(s string, n int) string {
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:min(n, len(s))]
 }
 
 // sha256Hex returns the hex SHA-256 of data.

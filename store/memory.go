@@ -36,6 +36,9 @@ func (m *Memory) Put(ctx context.Context, key string, data []byte, meta map[stri
 	if err := ctx.Err(); err != nil {
 		return Object{}, err
 	}
+	if n := MetaSize(meta); n > MaxMetaBytes {
+		return Object{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrMetaTooLarge, n, MaxMetaBytes)
+	}
 	obj := Object{Key: key, Size: int64(len(data)), Uploaded: m.now().UTC(), Meta: maps.Clone(meta)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -46,20 +49,23 @@ func (m *Memory) Put(ctx context.Context, key string, data []byte, meta map[stri
 	return copyObject(obj), nil
 }
 
-// Get implements Store.
-func (m *Memory) Get(ctx context.Context, key string, rng *Range) (Object, io.ReadCloser, error) {
+// Get implements Store. One lookup under the lock yields an object's
+// metadata and bytes together, and stored bytes never change, so a
+// concurrent overwrite cannot mix two versions.
+func (m *Memory) Get(ctx context.Context, key string, rng *ByteRange) (Object, *Range, io.ReadCloser, error) {
 	o, err := m.lookup(ctx, key)
 	if err != nil {
-		return Object{}, nil, err
+		return Object{}, nil, nil, err
 	}
 	data := o.data
-	if rng != nil {
-		if rng.Offset < 0 || rng.Length < 0 || rng.Offset+rng.Length > int64(len(data)) {
-			return Object{}, nil, fmt.Errorf("store: range [%d, +%d) outside %q (%d bytes)", rng.Offset, rng.Length, key, len(data))
-		}
-		data = data[rng.Offset : rng.Offset+rng.Length]
+	if rng == nil {
+		return copyObject(o.obj), nil, io.NopCloser(bytes.NewReader(data)), nil
 	}
-	return copyObject(o.obj), io.NopCloser(bytes.NewReader(data)), nil
+	r, ok := rng.Resolve(int64(len(data)))
+	if !ok {
+		return copyObject(o.obj), nil, nil, fmt.Errorf("%w: %d-byte object", ErrRange, len(data))
+	}
+	return copyObject(o.obj), &r, io.NopCloser(bytes.NewReader(data[r.Offset : r.Offset+r.Length])), nil
 }
 
 // Head implements Store.
@@ -93,7 +99,7 @@ func (m *Memory) List(ctx context.Context, prefix, cursor string, limit int) ([]
 	if cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil {
-			return nil, "", fmt.Errorf("store: bad cursor %q", cursor)
+			return nil, "", fmt.Errorf("store: bad cursor %s", quoteName(cursor))
 		}
 		after = string(b)
 	}

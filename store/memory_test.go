@@ -18,20 +18,20 @@ func TestMemory(t *testing.T) {
 	if _, err := m.Put(ctx, "a", []byte("x"), nil, PutOptions{IfAbsent: true}); !errors.Is(err, ErrExists) {
 		t.Errorf("IfAbsent on existing key: %v", err)
 	}
-	o, body, err := m.Get(ctx, "a", &Range{Offset: 6, Length: 5})
+	o, rng, body, err := m.Get(ctx, "a", &ByteRange{First: 6, Last: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(body)
-	if string(b) != "world" || o.Size != 11 || o.Meta["k"] != "v" {
-		t.Errorf("Get = %q, %+v", b, o)
+	if string(b) != "world" || o.Size != 11 || o.Meta["k"] != "v" || *rng != (Range{Offset: 6, Length: 5}) {
+		t.Errorf("Get = %q, %+v, %+v", b, o, rng)
 	}
 	o.Meta["k"] = "mutated"
 	if h, _ := m.Head(ctx, "a"); h.Meta["k"] != "v" {
 		t.Error("caller changed the store's metadata")
 	}
-	if _, _, err := m.Get(ctx, "a", &Range{Offset: 6, Length: 6}); err == nil {
-		t.Error("range past the end accepted")
+	if o, _, _, err := m.Get(ctx, "a", &ByteRange{First: 11, Last: -1}); !errors.Is(err, ErrRange) || o.Size != 11 {
+		t.Errorf("range past the end: %v, %+v", err, o)
 	}
 	if _, err := m.Head(ctx, "b"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Head missing: %v", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/lora"
@@ -35,30 +34,34 @@ type AdapterInfo struct {
 	Pairs        int      // Pairs is the number of lora_a/lora_b pairs.
 }
 
+// MaxDistinctRanks is the most distinct LoRA ranks one upload may have
+// (real adapters have one or a few), so that its stored metadata stays
+// within MaxMetaBytes by construction.
+const MaxDistinctRanks = 64
+
 // ValidateAdapter checks that data is a LoRA adapter GGUF that llama.cpp's
-// adapter loader accepts: a GGUF v2/v3 file that gguf.Open parses (every
-// tensor's data inside the file) and that passes lora.InspectAdapter
-// (docs/llamacpp-lora.md: general.type, adapter.type, general.architecture,
-// adapter.lora.alpha, webtune's rank and alpha keys, every tensor half of a
-// <base>.lora_a / <base>.lora_b pair of type F32, F16, BF16 or Q8_0 with
-// consistent dims and ranks 1..MaxRank); and, stricter than llama.cpp, no
-// *_norm.weight tensors, which llama.cpp skips: an upload holds pairs only.
-// Errors wrap ErrNotGGUF, ErrNotAdapter (lora.ErrNotAdapter) or ErrMalformed
-// (any other refusal), and lora's sentinel when InspectAdapter refused.
+// adapter loader accepts and webtune loads, with lora.CheckAdapter, the one
+// model-free validator every reader of adapter files shares: parsed under
+// lora.AdapterLimits (bounded keys, arrays, strings, metadata bytes and
+// tensors, so memory stays a small constant plus the tensor table and time
+// linear in the size), InspectAdapter's rules (docs/llamacpp-lora.md: general.type,
+// adapter.type, general.architecture, alpha and rank keys, every tensor half
+// of a <base>.lora_a / <base>.lora_b pair with base an adaptable
+// llama-family weight such as blk.N.attn_q.weight, types F32, F16, BF16 or
+// Q8_0, consistent dims, ranks 1..MaxRank) and every weight finite. Stricter
+// than llama.cpp: no *_norm.weight tensors, which llama.cpp skips (an upload
+// holds pairs only), and at most MaxDistinctRanks distinct ranks. Errors
+// wrap ErrNotGGUF, ErrNotAdapter (lora.ErrNotAdapter) or ErrMalformed (any
+// other refusal), and lora's and gguf's sentinels.
 func ValidateAdapter(data []byte) (AdapterInfo, error) {
 	var info AdapterInfo
 	if len(data) < 4 || string(data[:4]) != "GGUF" {
 		return info, fmt.Errorf("%w: no GGUF magic", ErrNotGGUF)
 	}
-	f, err := gguf.Open(bytes.NewReader(data), int64(len(data)))
+	_, af, err := lora.CheckAdapter(bytes.NewReader(data), int64(len(data)))
 	switch {
 	case errors.Is(err, gguf.ErrUnsupported):
 		return info, fmt.Errorf("%w: %w", ErrNotGGUF, err)
-	case err != nil:
-		return info, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	af, err := lora.InspectAdapter(f)
-	switch {
 	case errors.Is(err, lora.ErrNotAdapter):
 		return info, fmt.Errorf("%w: %w", ErrNotAdapter, err)
 	case err != nil:
@@ -67,23 +70,21 @@ func ValidateAdapter(data []byte) (AdapterInfo, error) {
 		return info, fmt.Errorf("%w: tensor %q is not half of a LoRA pair (llama.cpp skips it; an upload holds pairs only)", ErrMalformed, af.Skipped[0])
 	}
 	info = AdapterInfo{Architecture: af.Architecture, Ranks: af.Ranks(), Alpha: af.FileAlpha, Pairs: len(af.Pairs)}
+	if len(info.Ranks) > MaxDistinctRanks {
+		return AdapterInfo{}, fmt.Errorf("%w: %d distinct ranks (at most %d)", ErrMalformed, len(info.Ranks), MaxDistinctRanks)
+	}
 	info.Rank = info.Ranks[len(info.Ranks)-1]
 	for _, p := range af.Pairs {
-		if t := targetOf(p.Name); !slices.Contains(info.Targets, t) {
+		if t := targetOf(p.Name); !slices.Contains(info.Targets, t) { // at most a handful of targets
 			info.Targets = append(info.Targets, t)
 		}
 	}
 	return info, nil
 }
 
-// targetOf names the module kind of a base tensor: blk.3.attn_q.weight → attn_q,
-// output.weight → output.
+// targetOf names the module kind of an adaptable base tensor (lora.TargetOf):
+// blk.3.attn_q.weight → attn_q, output.weight → output.
 func targetOf(base string) string {
-	s := strings.TrimSuffix(base, ".weight")
-	if rest, ok := strings.CutPrefix(s, "blk."); ok {
-		if _, after, ok := strings.Cut(rest, "."); ok {
-			return after
-		}
-	}
-	return s
+	t, _ := lora.TargetOf(base)
+	return t
 }

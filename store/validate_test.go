@@ -128,7 +128,8 @@ func TestTargetOf(t *testing.T) {
 		"blk.11.ffn_up.weight": "ffn_up",
 		"output.weight":        "output",
 		"token_embd.weight":    "token_embd",
-		"blk.3":                "blk.3",
+		"blk.3":                "",
+		"../../etc.weight":     "",
 	} {
 		if got := targetOf(in); got != want {
 			t.Errorf("targetOf(%q) = %q, want %q", in, got, want)

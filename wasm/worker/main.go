@@ -11,15 +11,15 @@
 //	MAX_ADAPTER_BYTES  upload cap in bytes (default 32 MiB)
 //
 // Built natively (go run ./wasm/worker) it serves the same API from an
-// in-memory store and ./web on :9900 (PORT), for debugging without wrangler.
+// in-memory store and ./web on 127.0.0.1:9900 (PORT, or ADDR for the whole
+// address), for debugging without wrangler, with read, write and header
+// timeouts so a stalled client cannot hold a connection forever.
 package main
 
 import (
 	"fmt"
 	"net/http"
 	"strconv"
-
-	"github.com/syumai/workers"
 
 	"github.com/webtune/webtune/store"
 )
@@ -32,7 +32,7 @@ const (
 )
 
 func main() {
-	workers.Serve(newHandler())
+	serve(newHandler())
 }
 
 // newHandler builds the store handler from the platform's configuration, or

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"syscall/js"
 	"time"
 
+	"github.com/syumai/workers"
 	"github.com/syumai/workers/cloudflare"
 
 	"github.com/webtune/webtune/store"
@@ -30,6 +32,9 @@ func platformStore() (store.Store, http.Handler, error) {
 
 func getenv(name string) string { return cloudflare.Getenv(name) }
 
+// serve on Workers: syumai/workers hands each request to h.
+func serve(h http.Handler) { workers.Serve(h) }
+
 // r2Store implements store.Store on an R2 bucket binding, calling the
 // Workers R2 API directly: syumai/workers' r2 package has no list options,
 // ranged get or conditional put.
@@ -47,6 +52,9 @@ var (
 // for R2 to verify when meta has one, and onlyIf etagDoesNotMatch "*" for
 // IfAbsent (R2 then returns null instead of overwriting).
 func (s *r2Store) Put(ctx context.Context, key string, data []byte, meta map[string]string, opt store.PutOptions) (store.Object, error) {
+	if n := store.MetaSize(meta); n > store.MaxMetaBytes { // what R2 would refuse, refused as the memory store does
+		return store.Object{}, fmt.Errorf("%w: %d bytes (limit %d)", store.ErrMetaTooLarge, n, store.MaxMetaBytes)
+	}
 	opts := object.New()
 	md := object.New()
 	for k, v := range meta {
@@ -70,7 +78,7 @@ func (s *r2Store) Put(ctx context.Context, key string, data []byte, meta map[str
 	js.CopyBytesToJS(u8, data)
 	v, err := await(s.bucket, "put", keyPrefix+key, u8, opts)
 	if err != nil {
-		return store.Object{}, fmt.Errorf("r2 put %q: %w", key, err)
+		return store.Object{}, r2Error("put", key, err)
 	}
 	if v.IsNull() {
 		return store.Object{}, fmt.Errorf("%w: %q", store.ErrExists, key)
@@ -78,30 +86,68 @@ func (s *r2Store) Put(ctx context.Context, key string, data []byte, meta map[str
 	return toObject(v), nil
 }
 
-// Get implements store.Store; the body streams from R2.
-func (s *r2Store) Get(ctx context.Context, key string, rng *store.Range) (store.Object, io.ReadCloser, error) {
+// Get implements store.Store with one R2 get, which returns the object's
+// metadata and body together (so they are of one version), asking R2 for
+// the range itself and resolving it against the size R2 reports. R2 refuses
+// a range that starts past the end: a head then tells ErrRange from
+// another failure.
+func (s *r2Store) Get(ctx context.Context, key string, rng *store.ByteRange) (store.Object, *store.Range, io.ReadCloser, error) {
 	opts := object.New()
 	if rng != nil {
 		r := object.New()
-		r.Set("offset", rng.Offset)
-		r.Set("length", rng.Length)
+		switch {
+		case rng.Suffix > 0:
+			r.Set("suffix", rng.Suffix)
+		case rng.Last >= 0:
+			r.Set("offset", rng.First)
+			r.Set("length", rng.Last-rng.First+1)
+		default:
+			r.Set("offset", rng.First)
+		}
 		opts.Set("range", r)
 	}
 	v, err := await(s.bucket, "get", keyPrefix+key, opts)
 	if err != nil {
-		return store.Object{}, nil, fmt.Errorf("r2 get %q: %w", key, err)
+		if rng != nil {
+			if o, herr := s.Head(ctx, key); herr == nil {
+				if _, ok := rng.Resolve(o.Size); !ok {
+					return o, nil, nil, fmt.Errorf("%w: %d-byte object", store.ErrRange, o.Size)
+				}
+			}
+		}
+		return store.Object{}, nil, nil, fmt.Errorf("worker: r2 get %q: %w", key, err)
 	}
 	if v.IsNull() {
-		return store.Object{}, nil, fmt.Errorf("%w: %q", store.ErrNotFound, key)
+		return store.Object{}, nil, nil, fmt.Errorf("%w: %q", store.ErrNotFound, key)
 	}
-	return toObject(v), &streamBody{stream: v.Get("body")}, nil
+	o := toObject(v)
+	body := &streamBody{stream: v.Get("body")}
+	if rng == nil {
+		return o, nil, body, nil
+	}
+	res, ok := rng.Resolve(o.Size)
+	if !ok {
+		body.Close()
+		return o, nil, nil, fmt.Errorf("%w: %d-byte object", store.ErrRange, o.Size)
+	}
+	return o, &res, body, nil
+}
+
+// r2Error wraps an R2 put failure; R2's "metadata too large" (error 10012)
+// becomes store.ErrMetaTooLarge, which the handler never provokes (it sizes
+// the metadata first) but maps to a 4xx all the same.
+func r2Error(op, key string, err error) error {
+	if strings.Contains(err.Error(), "10012") {
+		return fmt.Errorf("%w: r2 %s %q: %w", store.ErrMetaTooLarge, op, key, err)
+	}
+	return fmt.Errorf("worker: r2 %s %q: %w", op, key, err)
 }
 
 // Head implements store.Store.
 func (s *r2Store) Head(ctx context.Context, key string) (store.Object, error) {
 	v, err := await(s.bucket, "head", keyPrefix+key)
 	if err != nil {
-		return store.Object{}, fmt.Errorf("r2 head %q: %w", key, err)
+		return store.Object{}, fmt.Errorf("worker: r2 head %q: %w", key, err)
 	}
 	if v.IsNull() {
 		return store.Object{}, fmt.Errorf("%w: %q", store.ErrNotFound, key)
@@ -124,7 +170,7 @@ func (s *r2Store) List(ctx context.Context, prefix, cursor string, limit int) ([
 	opts.Set("include", inc)
 	v, err := await(s.bucket, "list", opts)
 	if err != nil {
-		return nil, "", fmt.Errorf("r2 list: %w", err)
+		return nil, "", fmt.Errorf("worker: r2 list: %w", err)
 	}
 	objs := v.Get("objects")
 	out := make([]store.Object, objs.Length())
@@ -144,7 +190,7 @@ func (s *r2Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	if _, err := await(s.bucket, "delete", keyPrefix+key); err != nil {
-		return fmt.Errorf("r2 delete %q: %w", key, err)
+		return fmt.Errorf("worker: r2 delete %q: %w", key, err)
 	}
 	return nil
 }
