@@ -150,6 +150,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := prepareOutputs(f, stderr); err != nil {
+		return err
+	}
 	text, err := os.ReadFile(f.data)
 	if err != nil {
 		return err
@@ -216,15 +219,22 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Whatever happened, the parameters are those of the last good step
 	// (a diverged step takes the run back to one): save them, and a
 	// checkpoint to resume from.
+	// A path that fails now (checked writable before training) gets the file
+	// written somewhere that works instead, named on stderr: never lose the run.
+	beforeSave()
+	var saveErr error
 	if run.StepsDone() > 0 || runErr == nil {
-		if err := saveResult(lm, f); err != nil {
-			return errors.Join(runErr, err)
+		out, err := saveOrRescue("result", f.out, resultWriter(lm, f), rescueDirs(f), stderr)
+		if out != "" {
+			fmt.Fprintf(stderr, "wrote %s after %d steps\n", out, run.StepsDone())
 		}
-		fmt.Fprintf(stderr, "wrote %s after %d steps\n", f.out, run.StepsDone())
+		saveErr = err
 	}
-	if err := saveCheckpoint(run, f.ckpt); err != nil {
-		return errors.Join(runErr, err)
+	ckptPath, err := saveOrRescue("checkpoint", f.ckpt, run.Checkpoint, rescueDirs(f), stderr)
+	if ckptPath == "" {
+		return errors.Join(runErr, saveErr, err)
 	}
+	f.ckpt, saveErr = ckptPath, errors.Join(saveErr, err)
 	lower := "--lr or --alpha"
 	if f.full {
 		lower = "--lr"
@@ -238,8 +248,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case runErr != nil || !run.Done():
 		fmt.Fprintf(stderr, "stopped; resume with --resume %s\n", f.ckpt)
 	}
-	return runErr
+	return errors.Join(runErr, saveErr)
 }
+
+// beforeSave runs between training and saving (a test hook: tests make the
+// output directory vanish there).
+var beforeSave = func() {}
 
 // diverged reports whether err ended a run because training diverged (a
 // non-finite loss, gradient or update, or an all-zero gradient).
@@ -343,10 +357,10 @@ func trainLoop(ctx context.Context, run *train.Run[float32], replicas []*train.R
 	return nil
 }
 
-// saveResult writes the adapter (or with --full the model) atomically.
-func saveResult(lm *loadedModel, f *trainFlags) error {
+// resultWriter writes the adapter (or with --full the model).
+func resultWriter(lm *loadedModel, f *trainFlags) func(io.Writer) error {
 	if !f.full {
-		return writeAtomic(f.out, func(w io.Writer) error { return lora.WriteAdapter[float32](w, lm.Model) })
+		return func(w io.Writer) error { return lora.WriteAdapter[float32](w, lm.Model) }
 	}
 	var vocab []gguf.KV
 	for _, kv := range lm.File.KVs {
@@ -354,7 +368,7 @@ func saveResult(lm *loadedModel, f *trainFlags) error {
 			vocab = append(vocab, kv)
 		}
 	}
-	return writeAtomic(f.out, func(w io.Writer) error { return llama.Save(w, lm.Model, vocab...) })
+	return func(w io.Writer) error { return llama.Save(w, lm.Model, vocab...) }
 }
 
 // paramSummary returns "trainable params: N || all params: M || trainable%: P"
