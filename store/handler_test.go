@@ -223,16 +223,16 @@ func TestRanges(t *testing.T) {
 		{"bytes=5-5", "", 206, 5, 6},
 		{fmt.Sprintf("bytes=%d-", n), "", 416, 0, 0},
 		{"bytes=-0", "", 416, 0, 0},
-		{"bytes=10-5", "", 200, 0, n},      // invalid: ignored
-		{"bytes=0-1,5-6", "", 200, 0, n},   // several ranges: whole file (the Worker agrees)
-		{"bytes=+1-+2", "", 200, 0, n},     // not RFC 9110 digits: ignored (issue 16)
-		{"bytes=-+2", "", 200, 0, n},       // a signed suffix: ignored
-		{"bytes=0x10-", "", 200, 0, n},     // not decimal: ignored
-		{"bytes=10-+20", "", 200, 0, n},    // a signed last position: ignored
-		{"bytes= 1-2", "", 206, 1, 3},      // spaces around the range are allowed
-		{"items=0-5", "", 200, 0, n},       // other unit: ignored
-		{"bytes=0-99", tag, 206, 0, 100},   // If-Range matches
-		{"bytes=0-99", `"old"`, 200, 0, n}, // If-Range stale: whole file
+		{"bytes=10-5", "", 200, 0, n},                     // invalid: ignored
+		{"bytes=0-1,5-6", "", 200, 0, n},                  // several ranges: whole file (the Worker agrees)
+		{"bytes=+1-+2", "", 200, 0, n},                    // not RFC 9110 digits: ignored (issue 16)
+		{"bytes=-+2", "", 200, 0, n},                      // a signed suffix: ignored
+		{"bytes=0x10-", "", 200, 0, n},                    // not decimal: ignored
+		{"bytes=10-+20", "", 200, 0, n},                   // a signed last position: ignored
+		{"bytes= 1-2", "", 206, 1, 3},                     // spaces around the range are allowed
+		{"items=0-5", "", 200, 0, n},                      // other unit: ignored
+		{"bytes=0-99", tag, 206, 0, 100},                  // If-Range matches
+		{"bytes=0-99", `"old"`, 200, 0, n},                // If-Range stale: whole file
 		{fmt.Sprintf("bytes=%d-", n), `"old"`, 200, 0, n}, // If-Range stale, range unsatisfiable: whole file
 	} {
 		t.Run(tc.rng+" "+tc.ifRange, func(t *testing.T) {
