@@ -92,6 +92,8 @@ func TokenizeDocuments(tok *tokenizer.Tokenizer, text, format string) ([]int, er
 // tail. A window at s covers tokens[s : s+SeqLen+1].
 type Dataset struct {
 	tokens    []int
+	mask      []bool // [len(tokens)] trained targets (examples only)
+	starts    []int  // [examples+1] example starts in tokens (examples only; then train and eval hold example indices)
 	seqLen    int
 	train     []int // [nTrain] window starts in tokens[:split]
 	eval      []int // [nEval] window starts in tokens[split:]
@@ -184,6 +186,11 @@ func (d *Dataset) batch(c cursor, tokens, targets [][]int) cursor {
 			c = cursor{Epoch: c.Epoch + 1}
 		}
 		s := d.train[d.order(c.Epoch)[c.Index]]
+		if d.starts != nil {
+			d.fillExample(s, tokens[b], targets[b])
+			c.Index++
+			continue
+		}
 		copy(tokens[b], d.tokens[s:s+d.seqLen])
 		copy(targets[b], d.tokens[s+1:s+d.seqLen+1])
 		c.Index++
@@ -197,6 +204,10 @@ func (d *Dataset) evalBatch(i int, tokens, targets [][]int) int {
 	n := 0
 	for ; n < len(tokens) && i+n < len(d.eval); n++ {
 		s := d.eval[i+n]
+		if d.starts != nil {
+			d.fillExample(s, tokens[n], targets[n])
+			continue
+		}
 		copy(tokens[n], d.tokens[s:s+d.seqLen])
 		copy(targets[n], d.tokens[s+1:s+d.seqLen+1])
 	}

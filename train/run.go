@@ -86,10 +86,16 @@ func New[T tensor.Numeric](m Model[T], tokens []int, cfg Config) (*Run[T], error
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	d, seqLen, err := newDataset(tokens, c)
+	d, _, err := newDataset(tokens, c)
 	if err != nil {
 		return nil, err
 	}
+	return newRun(m, d, c)
+}
+
+// newRun prepares a run of m on d.
+func newRun[T tensor.Numeric](m Model[T], d *Dataset, c Config) (*Run[T], error) {
+	seqLen := d.seqLen
 	c.SeqLen = seqLen
 	c.Stride = min(c.Stride, seqLen)
 	c = c.fillSteps(d.TrainWindows())
@@ -222,6 +228,10 @@ func (r *Run[T]) gradients(ctx context.Context) (float64, cursor, error) {
 	nn.ZeroGrads(r.params)
 	pos := r.pos
 	var loss float64
+	total := 0 // with examples: the trained targets of the whole step
+	if r.data.starts != nil {
+		total = r.data.trainedAhead(pos, c.GradAccum, c.Batch)
+	}
 	for k := 0; k < c.GradAccum; k++ {
 		if err := ctx.Err(); err != nil {
 			return 0, pos, err
@@ -232,6 +242,14 @@ func (r *Run[T]) gradients(ctx context.Context) (float64, cursor, error) {
 			continue // a replica with no row of this micro-batch
 		}
 		w := share / float64(c.GradAccum)
+		if total > 0 {
+			// the mean over the step's trained tokens (TRL): each micro-batch
+			// weighs by its share of them
+			w = float64(counted(tg)) / float64(total)
+			if w == 0 {
+				continue
+			}
+		}
 		l, err := r.m.ForwardBackward(ctx, in, tg, w)
 		if err != nil {
 			return 0, pos, fmt.Errorf("train: step %d: %w", r.step+1, err)
@@ -374,17 +392,25 @@ func (r *Run[T]) Evaluate(ctx context.Context) (float64, error) {
 	if n == 0 {
 		return math.NaN(), nil
 	}
-	var sum float64
+	var sum, weight float64
 	for i := 0; i < n; {
 		k := r.data.evalBatch(i, r.in, r.tg)
 		l, err := r.m.Loss(ctx, r.in[:k], r.tg[:k])
 		if err != nil {
 			return 0, fmt.Errorf("train: eval: %w", err)
 		}
-		sum += l * float64(k)
+		w := float64(k)
+		if r.data.starts != nil {
+			w = float64(counted(r.tg[:k])) // the mean over trained tokens
+		}
+		sum += l * w
+		weight += w
 		i += k
 	}
-	return sum / float64(n), nil
+	if weight == 0 {
+		return math.NaN(), nil
+	}
+	return sum / weight, nil
 }
 
 // gradNorm returns the global L2 norm of the gradients.

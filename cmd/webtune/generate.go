@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/webtune/webtune/data"
 	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/llama"
 	"github.com/webtune/webtune/lora"
@@ -23,10 +24,13 @@ import (
 
 const generateUsage = `usage: webtune generate --model base.gguf [--lora adapter.gguf[:scale]]... (--prompt TEXT | --tokens 1,2,3)
        [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--json]
-       [--match-ggml=false]
+       [--match-ggml=false] [--chat [--system TEXT] [--chat-template file.jinja]]
 
 Runs the model on a prompt and samples a continuation (greedy with
---temperature 0). --prompt is tokenized as llama.cpp does (BOS added when the
+--temperature 0). With --chat the prompt is the user's message (after an
+optional --system message), rendered with the model's chat template (or
+--chat-template, else ChatML) as for training, special tokens parsed, and
+generation stops at the end of the assistant's turn. --prompt is tokenized as llama.cpp does (BOS added when the
 vocabulary asks for it); --tokens takes ids as given. With --json it prints
 {"prompt_tokens":[...],"tokens":[...],"text":"...","next_logprobs":[...]},
 next_logprobs being the log-softmax over the vocabulary at the last prompt
@@ -132,13 +136,16 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	topP := fs.Float64("top-p", 0.95, "keep the smallest set with this probability (1: all)")
 	seed := fs.Uint64("seed", 0, "sampling seed")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	chatMode := fs.Bool("chat", false, "the prompt is a user message: render it with the chat template, stop at the end of the turn")
+	system := fs.String("system", "", "system message of --chat")
+	chatTemplate := fs.String("chat-template", "", "Jinja chat template file for --chat (default: the model's own, else ChatML)")
 	matchGGML := fs.Bool("match-ggml", true, "round layer inputs as llama.cpp does for F16/BF16/quantized weights (false: plain float32 forward)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	promptSet := false
 	fs.Visit(func(f *flag.Flag) { promptSet = promptSet || f.Name == "prompt" })
-	if promptSet == (*tokens != "") || fs.NArg() > 0 || *maxTokens < 0 {
+	if promptSet == (*tokens != "") || fs.NArg() > 0 || *maxTokens < 0 || (*chatMode && !promptSet) || (*system != "" && !*chatMode) {
 		fs.Usage()
 		return errUsage
 	}
@@ -161,6 +168,12 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	opt := llama.SampleOptions{MaxTokens: *maxTokens, Temperature: *temp, TopK: *topK, TopP: *topP, Seed: *seed}
 	if lm.Tok != nil && lm.Tok.EOS() >= 0 {
 		opt.Stop = []int{lm.Tok.EOS()}
+	}
+	if *chatMode {
+		if ids, err = chatPrompt(lm, *chatTemplate, *system, *prompt); err != nil {
+			return err
+		}
+		opt.Stop = append(opt.Stop, data.EndTokens(lm.Tok)...)
 	}
 	if *maxTokens == 0 {
 		opt.MaxTokens = -1

@@ -29,7 +29,8 @@ type command struct {
 // command is adding a line here.
 var commands = []command{
 	{"inspect", "print a GGUF file's metadata and tensor list", runInspect},
-	{"train", "fine-tune a LoRA adapter (or the whole model) on a text file", runTrain},
+	{"train", "fine-tune a LoRA adapter (or the whole model) on text or conversations", runTrain},
+	{"data", "show what train learns from a file: rendered examples, tokens, trained tokens", runData},
 	{"generate", "sample text from a model with optional LoRA adapters", runGenerate},
 	{"merge", "fold LoRA adapters into a base model (llama.cpp export-lora)", runMerge},
 	{"pretrain", "train a llama model from scratch (every weight, own BPE vocabulary)", runPretrain},

@@ -62,6 +62,7 @@ type trainFlags struct {
 	warmup                    int
 	documents                 string
 	workers                   int
+	dataOpts                  dataFlags
 }
 
 func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
@@ -97,6 +98,7 @@ func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 	fs.StringVar(&f.resume, "resume", "", "checkpoint to resume from")
 	fs.IntVar(&f.stopAfter, "stop-after", 0, "stop after N steps of this session, writing the checkpoint (0: run to the end)")
 	fs.IntVar(&f.workers, "workers", 1, "data-parallel replicas of the model, one goroutine each")
+	f.dataOpts.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -153,23 +155,16 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := prepareOutputs(f, stderr); err != nil {
 		return err
 	}
-	text, err := os.ReadFile(f.data)
-	if err != nil {
-		return err
-	}
 	lm, err := loadModel(f.model, f.qlora)
 	if err != nil {
 		return err
 	}
-	if lm.Tok == nil {
-		return fmt.Errorf("%s has no tokenizer: cannot tokenize %s", lm.Path, f.data)
+	td, err := readTrainData(lm, f.data, f.dataOpts, f.documents, f.cfg.SeqLen)
+	if err != nil {
+		return err
 	}
 	if err := prepareTrainable(lm, f); err != nil {
 		return err
-	}
-	tokens, err := train.TokenizeDocuments(lm.Tok, string(text), f.documents)
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.data, err)
 	}
 	var ckpt []byte
 	if f.resume != "" {
@@ -178,7 +173,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	newRun := func(lm *loadedModel) (*train.Run[float32], error) {
-		run, err := train.New[float32](lm.Model, tokens, f.cfg)
+		run, err := td.newRun(lm, f.cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -200,8 +195,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	c := run.Config()
-	fmt.Fprintf(stderr, "%s: %s; %d tokens (documents: %s), %d training windows of %d, %d held out; %d steps\n",
-		lm.Path, paramSummary(lm.Model), run.Data().Tokens(), f.documents, run.Data().TrainWindows(), c.SeqLen,
+	fmt.Fprintf(stderr, "%s: %s; %s; %d training windows of %d, %d held out; %d steps\n",
+		lm.Path, paramSummary(lm.Model), td.summary, run.Data().TrainWindows(), c.SeqLen,
 		run.Data().EvalWindows(), c.Steps)
 	if len(replicas) > 0 {
 		share := fmt.Sprint(c.Batch / f.workers)

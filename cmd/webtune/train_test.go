@@ -228,7 +228,7 @@ func TestTrainDocuments(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		"bad jsonl line": {[]string{"--data", bad}, "bad.jsonl: train: bad config: jsonl line 2"},
+		"bad jsonl line": {[]string{"--data", bad}, "bad.jsonl: data: line 2: not a JSON object"},
 		"bad mode":       {[]string{"--data", txt, "--documents", "paragraphs"}, "--documents"},
 	} {
 		var out, errb bytes.Buffer
