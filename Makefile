@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzNew -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./train -run='^$$' -fuzz=FuzzRestore -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./wasm/bridge/core -run='^$$' -fuzz=FuzzParseCheckpoint -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./data -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) -timeout=0
 
 ## wasm: the browser build
 wasm:

@@ -12,7 +12,7 @@ import (
 // byteTok is a byte-level BPE vocabulary without merges (one token per
 // byte) plus <|im_start|> and <|im_end|> as control tokens, so trained
 // tokens can be counted by hand: one per byte of text, one per marker.
-func byteTok(t *testing.T) *tokenizer.Tokenizer {
+func byteTok(t testing.TB) *tokenizer.Tokenizer {
 	t.Helper()
 	v, err := tokenizer.TrainBPE("", tokenizer.BPEOptions{Pre: "llama3", Merges: 0})
 	if err != nil {
@@ -27,7 +27,7 @@ func byteTok(t *testing.T) *tokenizer.Tokenizer {
 	return tok
 }
 
-func chatml(t *testing.T) *chat.Template {
+func chatml(t testing.TB) *chat.Template {
 	t.Helper()
 	tm, err := chat.New(chat.ChatML, "", "<|im_end|>")
 	if err != nil {
