@@ -55,6 +55,8 @@ type Model struct {
 	tok       *tokenizer.Tokenizer
 	lora      *LoRAOptions // nil until InjectLoRA
 	run       *Run         // the current or last run
+	// chatTemplate is the model's tokenizer.chat_template ("" when none).
+	chatTemplate string
 }
 
 // LoadModel parses a llama-architecture GGUF held in data. The size and the
@@ -97,6 +99,7 @@ func LoadModel(data []byte, opt LoadOptions) (*Model, error) {
 	}
 	mod := &Model{name: name, qlora: opt.QLoRA, fileBytes: int64(len(data)), m: m, tok: tok}
 	mod.baseBytes = layerBytes(m)
+	mod.chatTemplate, _ = f.GetString("tokenizer.chat_template")
 	return mod, nil
 }
 

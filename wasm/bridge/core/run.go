@@ -24,6 +24,13 @@ type TrainOptions struct {
 	EvalEvery    int     `js:"evalEvery" json:"evalEvery"`       // EvalEvery steps (default Steps/10).
 	Warmup       int     `js:"warmup" json:"warmup"`             // Warmup steps (default Steps/20).
 	Seed         uint64  `js:"seed" json:"seed"`                 // Seed of the data order.
+	// Format of Text: "auto" (default), "text", "messages",
+	// "prompt-completion" or "alpaca" (package data).
+	Format string `js:"format" json:"format"`
+	// ChatTemplate overrides the model's chat template (Jinja text).
+	ChatTemplate string `js:"chatTemplate" json:"chatTemplate"`
+	// TrainOn is "assistant" (default: only assistant turns) or "all".
+	TrainOn string `js:"trainOn" json:"trainOn"`
 	// Resume continues the run that Restore re-created (or a paused or
 	// stopped one) instead of starting a new one; the other fields are
 	// then ignored.
@@ -135,7 +142,7 @@ func (m *Model) newRun(o TrainOptions) (*Run, error) {
 			return nil, err
 		}
 	}
-	tr, err := train.New[float32](m.m, train.Tokenize(m.tok, o.Text), o.config())
+	tr, err := m.newTrainRun(o)
 	if err != nil {
 		return nil, err
 	}
@@ -323,6 +330,18 @@ type TextStats struct {
 	SeqLen       int `js:"seqLen" json:"seqLen"` // as used (shrunk for a short text)
 	TrainWindows int `js:"trainWindows" json:"trainWindows"`
 	EvalWindows  int `js:"evalWindows" json:"evalWindows"`
+	// For conversational data (one example per window): the format, the
+	// counts of examples, messages and trained tokens, examples cut at the
+	// sequence length, which chat template rendered them, the summary line
+	// and the first example.
+	Format   string       `js:"format" json:"format"`
+	Examples int          `js:"examples" json:"examples"`
+	Turns    int          `js:"turns" json:"turns"`
+	Trained  int          `js:"trained" json:"trained"`
+	Cut      int          `js:"cut" json:"cut"`
+	Template string       `js:"template" json:"template"`
+	Summary  string       `js:"summary" json:"summary"`
+	Preview  *ChatPreview `js:"preview" json:"preview"`
 }
 
 // TextStats tokenizes text and counts the windows a run with o would make
@@ -331,7 +350,14 @@ func (m *Model) TextStats(text string, o TrainOptions) (TextStats, error) {
 	if m.tok == nil {
 		return TextStats{}, ErrNoTokenizer
 	}
-	n := len(train.Tokenize(m.tok, text))
+	stream, examples, sum, err := m.trainingData(text, o)
+	if err != nil {
+		return TextStats{}, err
+	}
+	if examples != nil {
+		return m.chatStats(examples, sum, o), nil
+	}
+	n := len(stream)
 	c := o.config()
 	if c.SeqLen == 0 {
 		c.SeqLen = 128

@@ -1,0 +1,103 @@
+package core
+
+import (
+	"github.com/webtune/webtune/data"
+	"github.com/webtune/webtune/train"
+)
+
+// ChatPreview is one training example as the page shows it: the rendered
+// text as token pieces, each with whether the loss trains it.
+type ChatPreview struct {
+	Pieces  []string `js:"pieces" json:"pieces"`
+	Trained []bool   `js:"trained" json:"trained"`
+}
+
+// trainingData reads the page's training text like `webtune train` reads a
+// file: plain text (or JSON Lines of {"text"}) is a token stream; JSON Lines
+// of conversations, prompt–completion pairs or Alpaca records are examples
+// rendered with the model's chat template (o.ChatTemplate overrides it) and
+// trained per o.TrainOn. For a stream, examples is nil.
+func (m *Model) trainingData(text string, o TrainOptions) (stream []int, examples []data.Example, s data.Summary, err error) {
+	f, err := data.Parse("", []byte(text), o.Format)
+	if err != nil {
+		return nil, nil, s, err
+	}
+	if f.Format == data.FormatText {
+		if data.IsJSONL("", []byte(text)) {
+			stream, err = train.TokenizeDocuments(m.tok, text, train.DocumentsJSONL)
+		} else {
+			stream = train.Tokenize(m.tok, text)
+		}
+		return stream, nil, data.Summary{Format: data.FormatText, Tokens: len(stream)}, err
+	}
+	override := o.ChatTemplate
+	if override == "" {
+		override = m.chatTemplate
+	}
+	tmpl, name, err := data.Template(nil, m.tok, override)
+	if err != nil {
+		return nil, nil, s, err
+	}
+	seqLen := o.SeqLen
+	if seqLen == 0 {
+		seqLen = 128
+	}
+	examples, s, err = data.Build(f, m.tok, tmpl, data.Options{TrainOn: o.TrainOn, SeqLen: seqLen})
+	if o.ChatTemplate == "" && m.chatTemplate != "" {
+		name = "the model's own"
+	}
+	if f.Records[0].Conversational {
+		s.Template = name
+	}
+	return nil, examples, s, err
+}
+
+// newTrainRun makes the train.Run of the page's text.
+func (m *Model) newTrainRun(o TrainOptions) (*train.Run[float32], error) {
+	stream, examples, _, err := m.trainingData(o.Text, o)
+	if err != nil {
+		return nil, err
+	}
+	if examples == nil {
+		return train.New[float32](m.m, stream, o.config())
+	}
+	ex := make([]train.Example, len(examples))
+	for i, e := range examples {
+		ex[i] = train.Example{Tokens: e.Tokens, Trained: e.Trained}
+	}
+	return train.NewExamples[float32](m.m, ex, o.config())
+}
+
+// chatStats fills the example counts of TextStats for conversational data,
+// with a preview of the first example.
+func (m *Model) chatStats(examples []data.Example, s data.Summary, o TrainOptions) TextStats {
+	st := TextStats{Tokens: s.Tokens, Format: s.Format, Examples: s.Examples, Turns: s.Turns, Trained: s.Trained,
+		Cut: s.Cut, Template: s.Template, Summary: s.String()}
+	longest := 0
+	for _, e := range examples {
+		longest = max(longest, len(e.Tokens))
+	}
+	seqLen := o.SeqLen
+	if seqLen == 0 {
+		seqLen = 128
+	}
+	st.SeqLen = min(seqLen, longest-1)
+	frac := o.EvalFraction
+	if frac == 0 {
+		frac = 0.1
+	}
+	held := 0
+	if frac > 0 && len(examples) >= 2 {
+		held = min(max(1, int(float64(len(examples))*frac)), len(examples)-1)
+	}
+	st.TrainWindows, st.EvalWindows = len(examples)-held, held
+	if len(examples) > 0 {
+		e := examples[0]
+		p := &ChatPreview{Pieces: make([]string, len(e.Tokens)), Trained: e.Trained}
+		for i, id := range e.Tokens {
+			p.Pieces[i] = m.tok.Piece(id, true)
+		}
+		st.Preview = p
+	}
+	return st
+}

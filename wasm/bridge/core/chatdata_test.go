@@ -1,0 +1,62 @@
+package core
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+const chatJSONL = `{"messages": [{"role": "user", "content": "Tell me a story."}, {"role": "assistant", "content": "Once upon a time there was a cat."}]}
+{"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello, friend."}]}
+{"messages": [{"role": "user", "content": "A dog?"}, {"role": "assistant", "content": "The dog ran to the park."}]}
+`
+
+// TestChatTextStats: pasted JSONL conversations are examples rendered with
+// ChatML (the built-in model has no template), with a preview whose trained
+// pieces are the first assistant answer and its end marker.
+func TestChatTextStats(t *testing.T) {
+	m := loadBuiltin(t, false)
+	s, err := m.TextStats(chatJSONL, TrainOptions{SeqLen: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Format != "messages" || s.Examples != 3 || s.Turns != 7 || s.Trained == 0 || s.TrainWindows != 2 || s.EvalWindows != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	if !strings.Contains(s.Template, "ChatML") || !strings.Contains(s.Summary, "3 messages examples") {
+		t.Errorf("template %q, summary %q", s.Template, s.Summary)
+	}
+	var all, trained strings.Builder
+	for i, p := range s.Preview.Pieces {
+		all.WriteString(p)
+		if s.Preview.Trained[i] {
+			trained.WriteString(p)
+		}
+	}
+	if !strings.HasPrefix(all.String(), "<|im_start|>user\nTell me a story.") || trained.String() != "Once upon a time there was a cat.<|im_end|>" {
+		t.Errorf("preview %q, trained %q", all.String(), trained.String())
+	}
+	if _, err := m.TextStats(`{"messages": [{"role": "user"}]}`, TrainOptions{}); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("malformed line: %v", err)
+	}
+	if _, err := m.TextStats("\x89PNG\r\n\x1a\n\x00\x00\x00", TrainOptions{}); err == nil || !strings.Contains(err.Error(), "binary") {
+		t.Errorf("binary data: %v", err)
+	}
+}
+
+// TestChatTrain: a run on conversations trains and its loss falls.
+func TestChatTrain(t *testing.T) {
+	m := loadBuiltin(t, false)
+	r, err := m.Train(TrainOptions{Text: chatJSONL, Steps: 8, Batch: 2, SeqLen: 64, LR: 1e-2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Loop(context.Background(), nil, nil)
+	if s != StateDone || err != nil {
+		t.Fatalf("%s %v", s, err)
+	}
+	h := r.History()
+	if len(h.Losses) != 8 || h.Losses[7] >= h.Losses[0] {
+		t.Errorf("losses %v", h.Losses)
+	}
+}
