@@ -1,12 +1,15 @@
 package llama
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/lora"
+	"github.com/webtune/webtune/tensor"
 )
 
 // archCase is a tiny model of one family with the optional parts it can
@@ -195,5 +198,59 @@ func TestArchConfigErrors(t *testing.T) {
 	m.RopeFreqs = []float32{1, 2}
 	if _, err := load[float32](saved(t, m, gguf.TypeF32), LoadOptions{}); !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), "rope_freqs.weight") {
 		t.Fatalf("qwen2 with rope_freqs: %v", err)
+	}
+}
+
+// TestArchLoRATargetsAndAdapter: on each family, PEFT aliases select the
+// GGUF-named layers, bias and norm tensors are refused as targets by
+// name, every LoRA gradient passes the finite-difference check, and the
+// adapter carries the base's architecture and reads back only onto a
+// model of that architecture.
+func TestArchLoRATargetsAndAdapter(t *testing.T) {
+	for _, c := range archCases() {
+		t.Run(c.name, func(t *testing.T) {
+			m := newArchModel[float64](c, 11)
+			for _, bad := range []string{"attn_q.bias", "blk.0.attn_v.bias", "attn_q_norm", "q_norm", "k_norm", "attn_norm",
+				"input_layernorm", "post_attention_layernorm", "output_norm", "norm", "ffn_norm.weight"} {
+				err := lora.InjectLoRA(m, 2, 4, []string{"q_proj", bad}, tensor.NewCPU[float64]())
+				if !errors.Is(err, lora.ErrNoTarget) || !strings.Contains(err.Error(), "bias or norm") || !strings.Contains(err.Error(), bad) {
+					t.Fatalf("target %q: %v", bad, err)
+				}
+			}
+			targets := []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+			if err := lora.InjectLoRA(m, 2, 4, targets, tensor.NewCPU[float64](), lora.WithSeed(1)); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(lora.Adapters(m)); n != 7*c.cfg.Layers {
+				t.Fatalf("%d LoRA layers, want %d", n, 7*c.cfg.Layers)
+			}
+			randomizeB(m, 3)
+			tokens, targetsIDs := tinyBatch(c.cfg, 2, 5, 4)
+			checkModelGrads(t, m, tokens, targetsIDs)
+
+			var buf bytes.Buffer
+			if err := lora.WriteAdapter(&buf, m); err != nil {
+				t.Fatal(err)
+			}
+			f, err := gguf.Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, _ := f.GetString("general.architecture"); a != c.cfg.Architecture() {
+				t.Fatalf("adapter architecture %q, want %q", a, c.cfg.Architecture())
+			}
+			same := newArchModel[float64](c, 11)
+			if err := lora.ReadAdapter(bytes.NewReader(buf.Bytes()), int64(buf.Len()), same); err != nil {
+				t.Fatalf("adapter onto its own architecture: %v", err)
+			}
+			other := c.cfg
+			other.Arch, other.QKVBias = "llama", false
+			if c.cfg.Architecture() == "llama" {
+				other.Arch = "qwen2"
+			}
+			if err := lora.ReadAdapter(bytes.NewReader(buf.Bytes()), int64(buf.Len()), NewRandom[float64](other, 1)); !errors.Is(err, lora.ErrArchitecture) {
+				t.Fatalf("adapter onto %s: %v", other.Architecture(), err)
+			}
+		})
 	}
 }

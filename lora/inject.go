@@ -186,6 +186,9 @@ func matchTargets[T tensor.Numeric](m Model[T], targets []string) ([]Layer[T], e
 				picked[i], found = true, true
 			}
 		}
+		if !found && isBiasOrNorm(t) {
+			return nil, fmt.Errorf("%w: %q is a bias or norm tensor; LoRA adapts only the weights of linear layers, as llama.cpp applies adapters only to them (available: %s)", ErrNoTarget, t, available(m))
+		}
 		if !found {
 			return nil, fmt.Errorf("%w: %q matches no linear layer (available: %s)", ErrNoTarget, t, available(m))
 		}
@@ -211,6 +214,19 @@ func matches(target, name string) bool {
 		}
 	}
 	return false
+}
+
+// isBiasOrNorm reports whether a target names a bias or a norm: llama.cpp's
+// names (attn_q.bias, attn_norm, attn_q_norm, output_norm) or PEFT's
+// (q_norm, input_layernorm, post_attention_layernorm, norm), with or
+// without ".weight".
+func isBiasOrNorm(target string) bool {
+	name := strings.TrimSuffix(target, ".weight")
+	if name == "bias" || strings.HasSuffix(name, ".bias") || strings.HasSuffix(name, "_bias") {
+		return true
+	}
+	short := lastPart(name)
+	return short == "norm" || strings.HasSuffix(short, "_norm") || strings.HasSuffix(short, "layernorm")
 }
 
 // isHead reports whether a last name part is the output head's.

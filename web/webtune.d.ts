@@ -46,7 +46,7 @@ export class WebTune {
   readonly version: string;
   /** Called when the wasm instance dies (out of memory); start a new one with WebTune.load. */
   set onExit(fn: (err: WebTuneError) => void);
-  /** Loads a llama-architecture GGUF, or the built-in model. Size and architecture are checked first. */
+  /** Loads a GGUF model (llama, qwen2 or qwen3 architecture), or the built-in model. Size and architecture are checked first. */
   loadModel(source: Uint8Array | ArrayBuffer | "builtin", opts?: { qlora?: boolean; name?: string }): Promise<Model>;
   /** A small MLP ([in, hidden..., out]) whose Linear layers are NF4 + LoRA, trained with MSE. */
   sequential(opts: SequentialOptions): Promise<SequentialModel>;

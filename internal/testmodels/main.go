@@ -1,12 +1,13 @@
-// Command testmodels writes the tiny llama-architecture GGUF models that the
-// llama.cpp interop tests (scripts/tests/llama-interop.test.mjs) load both in
-// webtune and in llama.cpp:
+// Command testmodels writes the tiny GGUF models of every family package
+// llama runs (llama, Llama 3's rope, qwen2, qwen3) that the llama.cpp
+// interop tests (scripts/tests/llama-interop.test.mjs) load both in webtune
+// and in llama.cpp:
 //
 //	go run ./internal/testmodels OUTDIR
 //
 // It writes one file per entry of Models (NAME.gguf) and OUTDIR/models.json,
-// a list of {name, file, type, vocab, tied, heads, kv_heads, vocab_size}
-// objects describing them. Weights are seeded random (llama.NewRandom),
+// a list of {name, file, arch, type, vocab, tied, heads, kv_heads,
+// head_dim, dim, rope_freqs, vocab_size} objects describing them. Weights are seeded random (llama.NewRandom),
 // rescaled so that attention is far from uniform and the logits spread over
 // a few nats: agreement on such models says more than on near-uniform ones.
 package main
@@ -23,18 +24,25 @@ import (
 	"github.com/webtune/webtune/llama"
 	"github.com/webtune/webtune/lora"
 	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/quant"
 	"github.com/webtune/webtune/tokenizer"
 )
 
 // Spec describes one generated model.
 type Spec struct {
-	Name      string `json:"name"`
-	File      string `json:"file"`
-	Type      string `json:"type"`  // F32, F16, Q8_0 or Q4_0 (2-D weights; norms stay F32)
+	Name string `json:"name"`
+	File string `json:"file"`
+	// Arch is general.architecture: "llama" (the default), "qwen2" (with
+	// q/k/v biases) or "qwen3" (q/k norms).
+	Arch      string `json:"arch"`
+	Type      string `json:"type"`  // F32, F16, Q8_0, Q4_0 or Q4_K (2-D weights; norms and biases stay F32)
 	Vocab     string `json:"vocab"` // "spm-bytes", "spm" (learned pieces) or "bpe"
 	Tied      bool   `json:"tied"`
 	Heads     int    `json:"heads"`
 	KVHeads   int    `json:"kv_heads"`
+	HeadDim   int    `json:"head_dim"`   // 0: Dim/Heads
+	Dim       int    `json:"dim"`        // 0: 64 (Q4_K needs multiples of 256)
+	RopeFreqs bool   `json:"rope_freqs"` // Llama 3's rope_freqs.weight
 	VocabSize int    `json:"vocab_size"`
 	Seed      uint64 `json:"seed"`
 }
@@ -54,6 +62,21 @@ var Models = []Spec{
 	{Name: "spm-q4-mha-tied", Type: "Q4_0", Vocab: "spm-bytes", Tied: true, Heads: 4, KVHeads: 4, Seed: 7},
 	{Name: "spmlearned-f32-mha", Type: "F32", Vocab: "spm", Heads: 4, KVHeads: 4, Seed: 5},
 	{Name: "bpe-f32-gqa", Type: "F32", Vocab: "bpe", Heads: 4, KVHeads: 2, Seed: 6},
+	// The other families: Llama 3 (rope_freqs.weight, head size ≠ dim/heads),
+	// qwen2 (q/k/v biases, NEOX rope), qwen3 (q/k norms, explicit head size).
+	// The quantized ones have seeds whose three test prompts meet no
+	// activation at a Q8_0/Q8_K rounding boundary (see spm-q8-gqa): seeds
+	// 14 and 15 gave one such prompt each for the two qwen2 rows (2e-2 and
+	// 8e-2); on 16 varied prompts every quantized model here, the llama ones
+	// included, has 0 to 2 such flips and agrees to ~1e-5 elsewhere.
+	{Name: "llama3-bpe-f32-gqa", Type: "F32", Vocab: "bpe", Heads: 4, KVHeads: 2, HeadDim: 32, RopeFreqs: true, Seed: 11},
+	{Name: "llama3-spm-q4k-gqa", Type: "Q4_K", Vocab: "spm-bytes", Heads: 4, KVHeads: 2, Dim: 256, RopeFreqs: true, Seed: 12},
+	{Name: "qwen2-spm-f32-gqa", Arch: "qwen2", Type: "F32", Vocab: "spm-bytes", Heads: 4, KVHeads: 2, Seed: 13},
+	{Name: "qwen2-spm-q8-mha-tied", Arch: "qwen2", Type: "Q8_0", Vocab: "spm-bytes", Tied: true, Heads: 4, KVHeads: 4, Seed: 21},
+	{Name: "qwen2-bpe-q4k-gqa-tied", Arch: "qwen2", Type: "Q4_K", Vocab: "bpe", Tied: true, Heads: 4, KVHeads: 2, Dim: 256, Seed: 21},
+	{Name: "qwen3-spm-f32-gqa", Arch: "qwen3", Type: "F32", Vocab: "spm-bytes", Heads: 4, KVHeads: 2, HeadDim: 32, Seed: 16},
+	{Name: "qwen3-spm-f16-mha-tied", Arch: "qwen3", Type: "F16", Vocab: "spm-bytes", Tied: true, Heads: 4, KVHeads: 4, Seed: 17},
+	{Name: "qwen3-spm-q4k-mqa", Arch: "qwen3", Type: "Q4_K", Vocab: "spm-bytes", Heads: 4, KVHeads: 1, Dim: 256, Seed: 18},
 }
 
 // vocabText is what the learned vocabularies are trained on: mixed scripts,
@@ -164,9 +187,25 @@ func Build(s Spec) ([]byte, Spec, error) {
 	if err != nil {
 		return nil, s, err
 	}
-	cfg := llama.Config{VocabSize: tok.VocabSize(), Dim: 64, Layers: 2, Heads: s.Heads, KVHeads: s.KVHeads,
-		HeadDim: 64 / s.Heads, FFN: 128, Eps: 1e-5, RopeBase: 10000, ContextLength: 128, TiedOutput: s.Tied}
+	if s.Arch == "" {
+		s.Arch = llama.Architecture
+	}
+	if s.Dim == 0 {
+		s.Dim = 64
+	}
+	if s.HeadDim == 0 {
+		s.HeadDim = s.Dim / s.Heads
+	}
+	cfg := llama.Config{VocabSize: tok.VocabSize(), Dim: s.Dim, Layers: 2, Heads: s.Heads, KVHeads: s.KVHeads,
+		HeadDim: s.HeadDim, FFN: 2 * s.Dim, Eps: 1e-5, RopeBase: 10000, ContextLength: 128, TiedOutput: s.Tied,
+		QKVBias: s.Arch == "qwen2"}
+	if s.Arch != llama.Architecture {
+		cfg.Arch = s.Arch
+	}
 	m := llama.NewRandom[float32](cfg, s.Seed)
+	if s.RopeFreqs {
+		m.RopeFreqs = llama3RopeFreqs(s.HeadDim / 2)
+	}
 	sharpen(m)
 	var buf bytes.Buffer
 	typ := gguf.TypeF32
@@ -179,8 +218,8 @@ func Build(s Spec) ([]byte, Spec, error) {
 	b := buf.Bytes()
 	switch s.Type {
 	case "F32", "F16":
-	case "Q8_0", "Q4_0":
-		if b, err = requantize(b, quantTypes[s.Type]); err != nil {
+	case "Q8_0", "Q4_0", "Q4_K":
+		if b, err = requantize(b, quantTypes[s.Type], s.Seed); err != nil {
 			return nil, s, err
 		}
 	default:
@@ -191,38 +230,66 @@ func Build(s Spec) ([]byte, Spec, error) {
 	return b, s, nil
 }
 
-// sharpen rescales the weights of a NewRandom model: q and k ×3 so that
-// attention patterns are far from uniform, a separate output head ×4 so that
-// the logits spread over a few nats.
+// llama3RopeFreqs returns n frequency factors shaped like Llama 3's
+// (convert_hf_to_gguf's rope_type "llama3"): 1 for the high-frequency
+// pairs, 8 for the low-frequency ones, a smooth ramp between.
+func llama3RopeFreqs(n int) []float32 {
+	ff := make([]float32, n)
+	for i := range ff {
+		x := float64(i) / float64(n-1)
+		switch {
+		case x < 0.25:
+			ff[i] = 1
+		case x > 0.75:
+			ff[i] = 8
+		default:
+			ff[i] = float32(1 / (1 - (x-0.25)/0.5*(1-1.0/8)))
+		}
+	}
+	return ff
+}
+
+// sharpen rescales the weights of a NewRandom model: q and k ×3 (their
+// norm weights ×1.5 where a q/k norm would undo that) so that attention
+// patterns are far from uniform, a separate output head ×4 so that the
+// logits spread over a few nats.
 func sharpen(m *llama.Model[float32]) {
-	scale := func(l nn.Node[float32], f float32) {
-		w := l.(*nn.Linear[float32]).Weight().Value.Data()
+	scale := func(w []float32, f float32) {
 		for i := range w {
 			w[i] *= f
 		}
 	}
+	lin := func(l nn.Node[float32]) []float32 { return l.(*nn.Linear[float32]).Weight().Value.Data() }
 	for _, b := range m.Blocks {
-		scale(b.Q, 3)
-		scale(b.K, 3)
+		if b.QNorm != nil {
+			scale(b.QNorm.Value.Data(), 1.5)
+			scale(b.KNorm.Value.Data(), 1.5)
+			continue
+		}
+		scale(lin(b.Q), 3)
+		scale(lin(b.K), 3)
 	}
 	if !m.Config.TiedOutput {
-		scale(m.Output, 4)
+		scale(lin(m.Output), 4)
 	}
 }
 
 // quantTypes are the quantized weight types Build writes (Spec.Type → type).
-var quantTypes = map[string]gguf.TensorType{"Q8_0": gguf.TypeQ8_0, "Q4_0": gguf.TypeQ4_0}
+var quantTypes = map[string]gguf.TensorType{"Q8_0": gguf.TypeQ8_0, "Q4_0": gguf.TypeQ4_0, "Q4_K": gguf.TypeQ4_K}
 
 // fileTypes is the general.file_type (llama_ftype) of a model whose 2-D
 // weights are all of the type.
 var fileTypes = map[gguf.TensorType]uint32{
-	gguf.TypeQ4_0: 2, // LLAMA_FTYPE_MOSTLY_Q4_0
-	gguf.TypeQ8_0: 7, // LLAMA_FTYPE_MOSTLY_Q8_0
+	gguf.TypeQ4_0: 2,  // LLAMA_FTYPE_MOSTLY_Q4_0
+	gguf.TypeQ8_0: 7,  // LLAMA_FTYPE_MOSTLY_Q8_0
+	gguf.TypeQ4_K: 15, // LLAMA_FTYPE_MOSTLY_Q4_K_M
 }
 
 // requantize rewrites every 2-D tensor of the F32 GGUF b as typ, keeping the
 // metadata (with general.file_type and general.quantization_version set).
-func requantize(b []byte, typ gguf.TensorType) ([]byte, error) {
+// Types gguf cannot encode (the K-quants) get random codes of the tensor's
+// magnitude (quant.Random, seeded from seed and the tensor's index).
+func requantize(b []byte, typ gguf.TensorType, seed uint64) ([]byte, error) {
 	f, err := gguf.Open(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return nil, err
@@ -247,7 +314,7 @@ func requantize(b []byte, typ gguf.TensorType) ([]byte, error) {
 	if err := w.Add("general.quantization_version", gguf.Uint32(2)); err != nil {
 		return nil, err
 	}
-	for _, ti := range f.Tensors {
+	for i, ti := range f.Tensors {
 		d, err := f.ReadTensorF32(ti.Name)
 		if err != nil {
 			return nil, err
@@ -255,6 +322,20 @@ func requantize(b []byte, typ gguf.TensorType) ([]byte, error) {
 		t := gguf.TypeF32
 		if len(ti.Dims) == 2 && !strings.HasSuffix(ti.Name, "_norm.weight") {
 			t = typ
+		}
+		if t != gguf.TypeF32 && !gguf.CanEncode(t) {
+			var amax float32
+			for _, x := range d {
+				amax = max(amax, x, -x)
+			}
+			q, err := quant.Random(t, int(ti.Dims[1]), int(ti.Dims[0]), amax, seed<<8+uint64(i))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ti.Name, err)
+			}
+			if err := w.AddTensor(ti.Name, t, ti.Dims, q); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if err := w.AddTensorF32(ti.Name, ti.Dims, d, t); err != nil {
 			return nil, err

@@ -34,7 +34,8 @@ func TestGenerate(t *testing.T) {
 			t.Fatalf("%s: %v", s.Name, err)
 		}
 		c := m.Config
-		if c.Heads != s.Heads || c.KVHeads != s.KVHeads || c.TiedOutput != s.Tied || c.VocabSize != s.VocabSize {
+		if c.Heads != s.Heads || c.KVHeads != s.KVHeads || c.TiedOutput != s.Tied || c.VocabSize != s.VocabSize ||
+			c.Architecture() != s.Arch || c.HeadDim != s.HeadDim || c.Dim != s.Dim || (m.RopeFreqs != nil) != s.RopeFreqs {
 			t.Errorf("%s: config %+v does not match %+v", s.Name, c, s)
 		}
 		if ti, _ := f.Tensor("blk.0.attn_q.weight"); ti.Type.String() != s.Type {

@@ -95,8 +95,12 @@ function toLogprobs(probabilities, nVocab) {
   return lp;
 }
 
+// vocabSize reads <general.architecture>.vocab_size (llama.vocab_size,
+// qwen2.vocab_size, ...), else the tokenizer's token count.
 function vocabSize(model) {
-  return model.fileInsights.vocabularySize ?? model.tokens.size ?? model.fileInfo.metadata.llama?.vocab_size;
+  const md = model.fileInfo.metadata;
+  return model.fileInsights.vocabularySize ?? model.tokens.size ?? md[md.general?.architecture]?.vocab_size ??
+    md.tokenizer?.ggml?.tokens?.length;
 }
 
 function checkTokens(tokenIds) {

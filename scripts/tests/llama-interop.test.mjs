@@ -1,5 +1,7 @@
-// llama.cpp interop (node-llama-cpp 3.21.1, docs/oracles.md): on tiny llama
-// models written by our gguf writer (go run ./internal/testmodels), webtune's
+// llama.cpp interop (node-llama-cpp 3.21.1, docs/oracles.md): on tiny models
+// of every family webtune runs (llama, Llama 3's rope, qwen2, qwen3), written
+// by our gguf writer (go run ./internal/testmodels: the table of models,
+// one row per family, type and shape), webtune's
 // next-token log-probs, greedy continuations and tokenization equal
 // llama.cpp's; adapters trained by `webtune train` (plain and --qlora) load in
 // llama.cpp and change its output exactly as ours at scales 0.5, 1 and 2; a
@@ -29,7 +31,7 @@ let dir, bin, models;
 // round it the other way: rare (about 1 single-token prompt in 40 on a Q8_0
 // model), but then ~1e-2 for Q8_0 and up to ~1.5e-3 for F16. The models and
 // prompts here have no such Q8_0/Q4_0 flip (internal/testmodels, seed note).
-const tol = { F32: 1e-4, F16: 5e-3, Q8_0: 1e-3, Q4_0: 1e-3 };
+const tol = { F32: 1e-4, F16: 5e-3, Q8_0: 1e-3, Q4_0: 1e-3, Q4_K: 1e-3 };
 
 // Prompts as token ids: length 1, a short one and a long one, ids within
 // every generated vocabulary (≥ 260 tokens).
@@ -94,7 +96,7 @@ after(async () => {
 
 test("next-token log-probs and greedy continuations equal llama.cpp's", async (t) => {
   for (const m of models) {
-    await t.test(`${m.name} (${m.type}, ${m.tied ? "tied" : "separate"} output, ${m.heads}/${m.kv_heads} heads)`, async () => {
+    await t.test(`${m.name} (${m.arch}, ${m.type}, ${m.tied ? "tied" : "separate"} output, ${m.heads}/${m.kv_heads} heads of ${m.head_dim})`, async () => {
       const file = modelPath(m.name);
       for (const ids of prompts) {
         const o = ours(file, ids, { maxTokens: 12 });
@@ -160,11 +162,15 @@ async function adapterChecks(base, adapter, limit) {
   return changed;
 }
 
+// adapterBases are the models `webtune train` adapts in the adapter test:
+// llama (GQA, tied MHA, BPE) and one of every other family.
+const adapterBases = ["spm-f32-gqa", "spm-f32-mha-tied", "bpe-f32-gqa", "llama3-bpe-f32-gqa", "qwen2-spm-f32-gqa", "qwen3-spm-f32-gqa"];
+
 for (const qlora of [false, true]) {
   test(`an adapter from \`webtune train${qlora ? " --qlora" : ""}\` loads in llama.cpp and matches ours at scales 0.5, 1, 2`, async (t) => {
     const data = path.join(dir, "train.txt");
     writeFileSync(data, trainText);
-    for (const name of ["spm-f32-gqa", "spm-f32-mha-tied", "bpe-f32-gqa"]) {
+    for (const name of adapterBases) {
       await t.test(name, async () => {
         const base = modelPath(name);
         const adapter = path.join(dir, `${name}${qlora ? "-qlora" : ""}.adapter.gguf`);
@@ -199,7 +205,8 @@ test("a zero-B (freshly injected) adapter changes nothing", async () => {
 test("`webtune merge` output alone equals base + adapter in llama.cpp", async (t) => {
   const data = path.join(dir, "merge-train.txt");
   writeFileSync(data, trainText);
-  for (const [name, limit] of [["spm-f32-gqa", tol.F32], ["spm-f16-gqa-tied", tol.F16]]) {
+  for (const [name, limit] of [["spm-f32-gqa", tol.F32], ["spm-f16-gqa-tied", tol.F16], ["llama3-bpe-f32-gqa", tol.F32],
+    ["qwen2-spm-f32-gqa", tol.F32], ["qwen3-spm-f16-mha-tied", tol.F16]]) {
     await t.test(name, async () => {
       const base = modelPath(name);
       const adapter = path.join(dir, `${name}.merge-adapter.gguf`);

@@ -3,7 +3,7 @@
 // GOOS=js alike. The bridge turns every exported method here into a
 // Promise-returning JS function and does nothing else.
 //
-// A Model is a loaded llama-architecture base model with its tokenizer and,
+// A Model is a loaded base model (a family of package llama) with its tokenizer and,
 // after InjectLoRA, LoRA layers (NF4 base under QLoRA). Its methods are safe
 // for concurrent use: one mutex serialises everything that touches the
 // weights, so a generation asked for during training runs between two

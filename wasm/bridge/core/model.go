@@ -59,7 +59,8 @@ type Model struct {
 	chatTemplate string
 }
 
-// LoadModel parses a llama-architecture GGUF held in data. The size and the
+// LoadModel parses a GGUF of a family package llama runs (llama, qwen2,
+// qwen3, ...) held in data. The size and the
 // architecture are checked before any weight is decoded.
 func LoadModel(data []byte, opt LoadOptions) (*Model, error) {
 	if len(data) > MaxFileBytes {

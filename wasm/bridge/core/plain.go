@@ -25,7 +25,7 @@ func Plain(err error) string {
 	case errors.Is(err, gguf.ErrFormat), errors.Is(err, gguf.ErrTooLarge):
 		lead = "This file is not a valid GGUF model file (it may be corrupt or truncated)."
 	case errors.Is(err, llama.ErrUnsupported):
-		lead = "This model cannot be used here: webtune fine-tunes llama-architecture models."
+		lead = "This model cannot be used here: webtune fine-tunes llama-architecture models (" + strings.Join(llama.Architectures(), ", ") + ")."
 	case errors.Is(err, gguf.ErrUnsupported):
 		lead = "This model uses a weight format webtune cannot read."
 	case errors.Is(err, llama.ErrShape), errors.Is(err, llama.ErrConfig), errors.Is(err, gguf.ErrNotFound), errors.Is(err, gguf.ErrType):
