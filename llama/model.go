@@ -283,3 +283,15 @@ func (m *Model[T]) SetTraining(on bool) {
 		}
 	}
 }
+
+// SetDropoutKey sets the draw key and first row position of the dropout
+// masks of every layer that has them (LoRA dropout; see
+// lora.LoraLinear.SetDropoutKey): a training run calls it before every
+// micro-batch so that masks depend on (step, micro-batch, row) only.
+func (m *Model[T]) SetDropoutKey(key uint64, pos int) {
+	for _, l := range m.Layers() {
+		if d, ok := l.(interface{ SetDropoutKey(uint64, int) }); ok {
+			d.SetDropoutKey(key, pos)
+		}
+	}
+}

@@ -294,6 +294,14 @@ func SetTraining[T tensor.Numeric](m Model[T], on bool) {
 	}
 }
 
+// SetDropoutKey sets the draw key and first row position of the dropout
+// masks of every LoRA layer of m (see LoraLinear.SetDropoutKey).
+func SetDropoutKey[T tensor.Numeric](m Model[T], key uint64, pos int) {
+	for _, l := range Adapters(m) {
+		l.SetDropoutKey(key, pos)
+	}
+}
+
 // TrainableParameters returns A and B of every LoRA layer of m, in model
 // order: what an optimizer steps.
 func TrainableParameters[T tensor.Numeric](m Model[T]) []*nn.Parameter[T] {

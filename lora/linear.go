@@ -32,8 +32,14 @@ type LoraLinear[T tensor.Numeric] struct {
 
 	dropout  float64
 	training bool
-	rng      *rand.Rand
-	mask     []T // [N×in] of the last training Forward: 0 or 1/(1−p); nil without dropout
+	rng      *rand.Rand // A's initialisation
+	mask     []T        // [N×in] of the last training Forward: 0 or 1/(1−p); nil without dropout
+	// Dropout masks are a function of (dropSeed, dropKey, row position):
+	// see SetDropoutKey.
+	dropSeed uint64
+	dropKey  uint64
+	dropPos  int
+	dropSet  bool // dropKey was set by SetDropoutKey: keep it; otherwise advance it after each training Forward
 
 	outShape []int
 	h, dh    []T // scratch [N×r]
@@ -90,7 +96,8 @@ func newLoraLinear[T tensor.Numeric](name string, base nn.Node[T], rank int, alp
 		return nil, configErr("layer %q: dropout %v outside [0, 1)", name, c.dropout)
 	}
 	l := &LoraLinear[T]{name: name, base: base, engine: engine, in: dIn, out: dOut,
-		dropout: c.dropout, training: true, rng: layerRand(c.seed, name)}
+		dropout: c.dropout, training: true, rng: layerRand(c.seed, name),
+		dropSeed: layerRand(c.seed, name+"/dropout").Uint64()}
 	l.setAlpha(rank, alpha, c.rslora)
 	a := make([]T, rank*dIn)
 	initA(a, c.init, rank, dIn, l.rng)
@@ -159,6 +166,18 @@ func (l *LoraLinear[T]) OutFeatures() int { return l.out }
 // inference). Without dropout it changes nothing.
 func (l *LoraLinear[T]) SetTraining(on bool) { l.training = on }
 
+// SetDropoutKey makes the dropout masks of the following training Forwards
+// those of draw key, with the input's first row at position pos: the mask
+// of row j is drawn from a stream seeded by the layer's seed, key and
+// pos+j only. A training run sets the key from its step and micro-batch
+// and pos from the row's place in the whole batch, so a resumed run and
+// data-parallel replicas (each with its share of the rows) draw the masks
+// of an uninterrupted single run, with no random state to save. Until the
+// first call the key starts at 0 and advances after every training Forward.
+func (l *LoraLinear[T]) SetDropoutKey(key uint64, pos int) {
+	l.dropKey, l.dropPos, l.dropSet = key, pos, true
+}
+
 // Name returns the layer name.
 func (l *LoraLinear[T]) Name() string { return l.name }
 
@@ -205,7 +224,10 @@ func (l *LoraLinear[T]) Forward(ctx context.Context, inputs ...*tensor.Tensor[T]
 	if l.dropout > 0 && l.training {
 		l.mask = grow(l.mask, n*l.in)
 		l.xd = grow(l.xd, n*l.in)
-		dropoutForward(l.xd, l.mask, xd, l.dropout, l.rng)
+		dropoutForward(l.xd, l.mask, xd, l.in, l.dropout, l.dropSeed^mix64(l.dropKey), l.dropPos)
+		if !l.dropSet {
+			l.dropKey++
+		}
 		xd = l.xd
 	}
 	l.h, l.bt = grow(l.h, n*l.rank), grow(l.bt, l.rank*l.out)
@@ -360,16 +382,32 @@ func addTransposed[T tensor.Numeric](dst, src []T, rows, cols int) {
 }
 
 // dropoutForward draws mask[i] ∈ {0, 1/(1−p)} (keep with probability 1−p)
-// and writes xd[i] = x[i]·mask[i] (inverted dropout, as torch.nn.Dropout).
-func dropoutForward[T tensor.Numeric](xd, mask, x []T, p float64, rng *rand.Rand) {
+// and writes xd[i] = x[i]·mask[i] (inverted dropout, as torch.nn.Dropout)
+// for x [N×in]. Row j's mask is drawn from a PCG stream seeded by (seed,
+// mix64(pos+j)): it depends on the row's position only, not on which
+// other rows share the call.
+func dropoutForward[T tensor.Numeric](xd, mask, x []T, in int, p float64, seed uint64, pos int) {
 	keep := T(1 / (1 - p))
-	for i, v := range x {
-		if rng.Float64() < p {
-			mask[i], xd[i] = 0, 0
-			continue
+	below := uint64(p * (1 << 53)) // a 53-bit uniform below this is a drop
+	var g rand.PCG
+	for j := 0; j*in < len(x); j++ {
+		g.Seed(seed, mix64(uint64(pos+j)))
+		for i := j * in; i < (j+1)*in; i++ {
+			if g.Uint64()>>11 < below {
+				mask[i], xd[i] = 0, 0
+				continue
+			}
+			mask[i], xd[i] = keep, x[i]*keep
 		}
-		mask[i], xd[i] = keep, v*keep
 	}
+}
+
+// mix64 is SplitMix64's finaliser: nearby inputs give unrelated outputs.
+func mix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // grow returns s resized to n, reallocating only when its capacity is short.

@@ -96,8 +96,9 @@ func TestLoraLinearGradientsDropout(t *testing.T) {
 			}
 			l.freezeBase()
 			copy(l.B.Value.Data(), gradcheck.Rand(8, out*r))
-			// The same mask at every evaluation: reset the layer's stream.
-			reset := func() { l.rng = layerRand(11, l.name) }
+			// The same mask at every evaluation: a fixed draw key.
+			l.SetDropoutKey(7, 0)
+			reset := func() {}
 			checkLoraGrad(t, l, randInput[float64](3, 5, in), reset)
 			zeros := 0
 			for _, m := range l.mask {
@@ -308,5 +309,49 @@ func TestInitDistributions(t *testing.T) {
 	renamed, _, _ := stats(InitKaiming, 1, "fc2")
 	if !slices.Equal(a, again) || slices.Equal(a, other) || slices.Equal(a, renamed) {
 		t.Fatal("A does not depend on exactly the seed and the name")
+	}
+}
+
+// TestDropoutMaskByPosition: with a draw key set, a row's dropout mask
+// depends on the key and the row's position only — the rows 2..5 of a
+// 6-row call equal a 4-row call at position 2 (how data-parallel replicas
+// and resumed runs draw a single run's masks) — while another key, or no
+// key (the stream advances), gives other masks; about p of the inputs drop.
+func TestDropoutMaskByPosition(t *testing.T) {
+	const in, out, p = 64, 3, 0.25
+	base, _ := nn.NewLinear("fc", in, out, cpu64, nn.LinearOptions{Seed: 1})
+	l, err := newLoraLinear("fc", base, 2, 2, cpu64, in, out, config{dropout: p, seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maskOf := func(rows int) []float64 {
+		forward[float64](t, l, randInput[float64](1, rows, in))
+		return slices.Clone(l.mask)
+	}
+	free1, free2 := maskOf(6), maskOf(6)
+	if slices.Equal(free1, free2) {
+		t.Fatal("without a key, two forwards drew the same masks")
+	}
+	l.SetDropoutKey(9, 0)
+	all := maskOf(6)
+	if again := maskOf(6); !slices.Equal(all, again) {
+		t.Fatal("the same key and position drew other masks")
+	}
+	l.SetDropoutKey(9, 2)
+	if part := maskOf(4); !slices.Equal(part, all[2*in:]) {
+		t.Fatal("rows 2..5 drawn at position 2 differ from the same rows drawn in one call")
+	}
+	l.SetDropoutKey(10, 0)
+	if other := maskOf(6); slices.Equal(other, all) {
+		t.Fatal("another key drew the same masks")
+	}
+	zeros := 0
+	for _, m := range all {
+		if m == 0 {
+			zeros++
+		}
+	}
+	if f := float64(zeros) / float64(len(all)); math.Abs(f-p) > 0.08 {
+		t.Fatalf("%.3f of the inputs dropped, want about %g", f, p)
 	}
 }

@@ -28,10 +28,13 @@
 // non-zero gradient. An update that itself makes a weight or the held-out
 // loss non-finite is undone too (ErrNonFinite).
 //
-// Everything a run depends on is deterministic given Config.Seed: a run
-// restored from a checkpoint (Run.Checkpoint / Run.Restore: parameters,
-// AdamW moments and step, data position, counters) produces exactly the
-// losses of an uninterrupted one. Run.Step does one step and returns, so a
+// Everything a run depends on is deterministic given Config.Seed and the
+// model's own seeds: a run restored from a checkpoint (Run.Checkpoint /
+// Run.Restore: parameters, AdamW moments and step, data position, counters;
+// CRC-32C-checked) produces exactly the losses of an uninterrupted one.
+// LoRA dropout masks are a function of (seed, step, micro-batch, row) (see
+// Dropout), so they need no saved random state and data-parallel replicas
+// draw a single run's masks. Run.Step does one step and returns, so a
 // browser can drive a run one step per event-loop turn, pause and resume;
 // Run.Run loops until the end, a context cancellation or an error.
 //

@@ -24,8 +24,8 @@ type AllReduce[T tensor.Numeric] func(ctx context.Context, loss float64, params 
 // clipping, the update and the reported loss see the whole batch's
 // gradient and loss. Every replica must be built alike (model, adapter,
 // text, Config) and call Step in lock step; evaluation runs on every
-// replica. Results equal a single run's up to float rounding (without
-// LoRA dropout, whose masks depend on the rows a replica draws).
+// replica. Results equal a single run's up to float rounding, LoRA
+// dropout included (masks are drawn per row position; see Dropout).
 // SetReplica(0, 1, nil) makes r train alone again.
 func (r *Run[T]) SetReplica(index, count int, allReduce AllReduce[T]) error {
 	switch {
@@ -51,12 +51,13 @@ func (r *Run[T]) TrainableFloats() int {
 	return n
 }
 
-// shard returns this replica's rows of a micro-batch and their share of it.
-func (r *Run[T]) shard(in, tg [][]int) ([][]int, [][]int, float64) {
+// shard returns this replica's rows of a micro-batch, the index of the
+// first and their share of the micro-batch.
+func (r *Run[T]) shard(in, tg [][]int) ([][]int, [][]int, int, float64) {
 	if r.replicas <= 1 {
-		return in, tg, 1
+		return in, tg, 0, 1
 	}
 	b := len(in)
 	lo, hi := r.replica*b/r.replicas, (r.replica+1)*b/r.replicas
-	return in[lo:hi], tg[lo:hi], float64(hi-lo) / float64(b)
+	return in[lo:hi], tg[lo:hi], lo, float64(hi-lo) / float64(b)
 }

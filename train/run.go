@@ -24,6 +24,20 @@ type Model[T tensor.Numeric] interface {
 	Parameters() []*nn.Parameter[T]
 }
 
+// Dropout is implemented by a Model with random layers (LoRA dropout;
+// *llama.Model[T] does). A run turns training mode on for its steps and off
+// for evaluation (which is then deterministic), and before every
+// micro-batch sets the draw key to the micro-batch's index in the run
+// (step·GradAccum + k) and the position to its first row's place in the
+// whole micro-batch times SeqLen, so that a mask depends on (seed, step,
+// micro-batch, row) only: a resumed run and data-parallel replicas draw
+// the masks of an uninterrupted single run, and a checkpoint needs no
+// random state.
+type Dropout interface {
+	SetTraining(on bool)
+	SetDropoutKey(key uint64, pos int)
+}
+
 // Progress is reported after every step.
 type Progress struct {
 	Step         int           // Step is the number of steps done (1-based after the first).
@@ -226,6 +240,10 @@ func (r *Run[T]) Step(ctx context.Context) (Progress, error) {
 func (r *Run[T]) gradients(ctx context.Context) (float64, cursor, error) {
 	c := r.cfg
 	nn.ZeroGrads(r.params)
+	drop, _ := r.m.(Dropout)
+	if drop != nil {
+		drop.SetTraining(true)
+	}
 	pos := r.pos
 	var loss float64
 	total := 0 // with examples: the trained targets of the whole step
@@ -237,9 +255,12 @@ func (r *Run[T]) gradients(ctx context.Context) (float64, cursor, error) {
 			return 0, pos, err
 		}
 		pos = r.data.batch(pos, r.in, r.tg)
-		in, tg, share := r.shard(r.in, r.tg)
+		in, tg, lo, share := r.shard(r.in, r.tg)
 		if len(in) == 0 {
 			continue // a replica with no row of this micro-batch
+		}
+		if drop != nil {
+			drop.SetDropoutKey(uint64(r.step*c.GradAccum+k), lo*c.SeqLen)
 		}
 		w := share / float64(c.GradAccum)
 		if total > 0 {
@@ -386,11 +407,15 @@ func (r *Run[T]) progress(loss, ev, lr, norm float64) Progress {
 }
 
 // Evaluate returns the mean loss over the held-out windows (NaN when there
-// are none). It runs forward passes only and leaves gradients alone.
+// are none). It runs forward passes only, with training mode off (no
+// dropout; see Dropout), and leaves gradients alone.
 func (r *Run[T]) Evaluate(ctx context.Context) (float64, error) {
 	n := r.data.EvalWindows()
 	if n == 0 {
 		return math.NaN(), nil
+	}
+	if drop, ok := r.m.(Dropout); ok {
+		drop.SetTraining(false)
 	}
 	var sum, weight float64
 	for i := 0; i < n; {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -88,4 +89,85 @@ func FuzzParseCheckpoint(f *testing.F) {
 			t.Fatal("payload longer than the checkpoint")
 		}
 	})
+}
+
+// TestRestoreWithDropoutEveryField: a page checkpoint of a run with LoRA
+// dropout, written at step 3 and restored into a fresh model, brings back
+// every field — the LoRA options (dropout and seed included), the training
+// options, the history (losses and evaluations), the step — and the
+// resumed run gives exactly the later losses, evaluations, progress
+// (tokens, learning rate, gradient norm) and adapter bytes of the
+// uninterrupted run.
+func TestRestoreWithDropoutEveryField(t *testing.T) {
+	ctx := context.Background()
+	lo := LoRAOptions{Rank: 4, Alpha: 8, Targets: []string{"attn_q", "attn_v", "ffn_up"}, Dropout: 0.1, Seed: 9}
+	o := TrainOptions{Steps: 6, LR: 1e-2, Batch: 2, GradAccum: 2, SeqLen: 16, EvalEvery: 2, Warmup: 2, Seed: 3}
+	model := func() *Model {
+		m := loadBuiltin(t, false)
+		if _, err := m.InjectLoRA(lo); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	full := model()
+	var want []Progress
+	r0, _ := full.Train(withText(o))
+	if s, err := r0.Loop(ctx, func(p Progress) { want = append(want, p) }, nil); s != StateDone {
+		t.Fatal(s, err)
+	}
+	wantAdapter, _ := full.SaveAdapter()
+
+	a := model()
+	ra := stoppedAt(t, a, o, 3)
+	ck, err := a.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := loadBuiltin(t, false) // a fresh page: no LoRA yet
+	res, err := b.Restore(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := *a.lora
+	if res.Kind != "run" || fmt.Sprint(res.LoRA) != fmt.Sprint(applied) || fmt.Sprint(*b.lora) != fmt.Sprint(applied) || applied.Dropout != 0.1 || applied.Seed != 9 {
+		t.Fatalf("restored LoRA %+v (model %+v), written %+v", res.LoRA, *b.lora, applied)
+	}
+	if fmt.Sprint(*res.Train) != fmt.Sprint(withText(o)) {
+		t.Fatalf("restored training options %+v, written %+v", *res.Train, withText(o))
+	}
+	if h := ra.History(); fmt.Sprint(*res.History) != fmt.Sprint(h) || h.Step != 3 || len(h.Evals) != 1 {
+		t.Fatalf("restored history %+v, written %+v", *res.History, h)
+	}
+	rb, err := b.Train(TrainOptions{Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Progress
+	if s, err := rb.Loop(ctx, func(p Progress) { got = append(got, p) }, nil); s != StateDone {
+		t.Fatal(s, err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d steps after the restore, want 3", len(got))
+	}
+	for i, p := range got {
+		w := want[3+i]
+		if p.Step != w.Step || p.Tokens != w.Tokens || p.Loss != w.Loss || p.LR != w.LR || p.GradNorm != w.GradNorm ||
+			p.Epoch != w.Epoch || !sameEval(p.EvalLoss, w.EvalLoss) {
+			t.Fatalf("step %d after the restore: %+v, uninterrupted %+v", p.Step, p, w)
+		}
+	}
+	if h, w := rb.History(), r0.History(); fmt.Sprint(h) != fmt.Sprint(w) {
+		t.Fatalf("history after the restore %+v, uninterrupted %+v", h, w)
+	}
+	if got, _ := b.SaveAdapter(); !bytes.Equal(got, wantAdapter) {
+		t.Fatal("the resumed run saved a different adapter")
+	}
+}
+
+// sameEval reports whether two optional held-out losses are equal.
+func sameEval(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
