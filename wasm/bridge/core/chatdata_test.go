@@ -60,3 +60,29 @@ func TestChatTrain(t *testing.T) {
 		t.Errorf("losses %v", h.Losses)
 	}
 }
+
+// TestChatGenerate: a chat prompt is rendered with the template (ChatML
+// here) and tokenized with it; the plain prompt is not.
+func TestChatGenerate(t *testing.T) {
+	m := loadBuiltin(t, false)
+	plain, err := m.Generate(context.Background(), "Hi", GenerateOptions{MaxTokens: 3, Temperature: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Generate(context.Background(), "Hi", GenerateOptions{MaxTokens: 3, Temperature: 0, Chat: true, System: "Be kind."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := m.tok.Tokenize("<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", false, true)
+	if len(c.Prompt) != len(want) || len(plain.Prompt) >= len(c.Prompt) {
+		t.Fatalf("chat prompt %v, want %v (plain %v)", c.Prompt, want, plain.Prompt)
+	}
+	for i := range want {
+		if c.Prompt[i] != want[i] {
+			t.Fatalf("chat prompt %v, want %v", c.Prompt, want)
+		}
+	}
+	if m.Info().ChatTemplate {
+		t.Error("the built-in model has no chat template")
+	}
+}

@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"errors"
+	"github.com/webtune/webtune/chat"
+	"github.com/webtune/webtune/data"
 	"strings"
 
 	"github.com/webtune/webtune/llama"
@@ -22,6 +24,12 @@ type GenerateOptions struct {
 	// Logprobs returns the log-softmax over the vocabulary at the last
 	// prompt position (to compare with llama.cpp).
 	Logprobs bool `js:"logprobs" json:"logprobs"`
+	// Chat makes the prompt a user message: rendered with the model's chat
+	// template (ChatTemplate overrides it; ChatML when it has none) after an
+	// optional System message, and generation stops at the end of the turn.
+	Chat         bool   `js:"chat" json:"chat"`
+	System       string `js:"system" json:"system"`
+	ChatTemplate string `js:"chatTemplate" json:"chatTemplate"`
 }
 
 // Generation is the result of Generate.
@@ -51,6 +59,14 @@ func (m *Model) Generate(ctx context.Context, prompt string, o GenerateOptions) 
 		o.MaxTokens = 64
 	}
 	ids := m.tok.Encode(prompt, true)
+	stop := []int{m.tok.EOS()}
+	if o.Chat {
+		var err error
+		if ids, err = m.chatPrompt(prompt, o); err != nil {
+			return Generation{}, err
+		}
+		stop = append(stop, data.EndTokens(m.tok)...)
+	}
 	if len(ids) == 0 {
 		return Generation{}, errors.New("webtune: empty prompt")
 	}
@@ -63,7 +79,6 @@ func (m *Model) Generate(ctx context.Context, prompt string, o GenerateOptions) 
 	if !useAdapter {
 		defer m.withoutAdapter()()
 	}
-	stop := []int{m.tok.EOS()}
 	out, lp, err := m.m.Generate(ctx, ids, llama.SampleOptions{MaxTokens: o.MaxTokens, Temperature: o.Temperature,
 		TopK: o.TopK, TopP: o.TopP, Seed: o.Seed, Stop: stop})
 	if err != nil {
@@ -95,4 +110,26 @@ func (m *Model) withoutAdapter() func() {
 			copy(l.B.Value.Data(), saved[i])
 		}
 	}
+}
+
+// chatPrompt renders the system and user messages with the chat template
+// and a generation prompt, tokenized with special tokens parsed.
+func (m *Model) chatPrompt(prompt string, o GenerateOptions) ([]int, error) {
+	src := o.ChatTemplate
+	if src == "" {
+		src = m.chatTemplate
+	}
+	tmpl, _, err := data.Template(nil, m.tok, src)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []chat.Message
+	if o.System != "" {
+		msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: o.System})
+	}
+	text, err := tmpl.Render(append(msgs, chat.Message{Role: chat.RoleUser, Content: prompt}), true)
+	if err != nil {
+		return nil, err
+	}
+	return m.tok.Tokenize(text, false, true), nil
 }

@@ -161,6 +161,9 @@ type Info struct {
 	QLoRA           bool         `js:"qlora" json:"qlora"`
 	Targets         []string     `js:"targets" json:"targets"` // LoRA target kinds this model offers
 	LoRA            *LoRAOptions `js:"lora" json:"lora"`       // the injected adapter, nil before InjectLoRA
+	// ChatTemplate is whether the file carries a chat template (an instruct
+	// model: the page offers a chat box and renders conversations with it).
+	ChatTemplate bool `js:"chatTemplate" json:"chatTemplate"`
 }
 
 // targetKinds are the layer kinds of a llama block, in model order.
@@ -174,7 +177,7 @@ func (m *Model) Info() Info {
 	in := Info{Name: m.name, Architecture: m.m.Architecture(), VocabSize: c.VocabSize, Dim: c.Dim, Layers: c.Layers,
 		Heads: c.Heads, KVHeads: c.KVHeads, FFN: c.FFN, ContextLength: c.ContextLength, TiedOutput: c.TiedOutput,
 		Params: c.ParamCount(), FileBytes: m.fileBytes, QLoRA: m.qlora, LoRA: m.lora,
-		Targets: append([]string(nil), targetKinds...)}
+		Targets: append([]string(nil), targetKinds...), ChatTemplate: m.chatTemplate != ""}
 	if !c.TiedOutput {
 		in.Targets = append(in.Targets, "output")
 	}
