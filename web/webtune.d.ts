@@ -81,6 +81,8 @@ export interface ModelInfo {
   /** Layer kinds LoRA can target: attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down, output. */
   targets: string[];
   lora: LoRAOptions | null;
+  /** Whether the file carries a chat template (an instruct model: use GenerateOptions.chat). */
+  chatTemplate: boolean;
 }
 
 export interface LoRAOptions {
@@ -109,8 +111,23 @@ export interface Summary {
 export interface TextStats {
   tokens: number;
   seqLen: number;
+  /** Training windows; for conversations, training examples (one per window). */
   trainWindows: number;
+  /** Held-out windows; for conversations, held-out examples. */
   evalWindows: number;
+  /** "text", "messages", "prompt-completion" or "alpaca" (detected, or TrainOptions.format). */
+  format: string;
+  /** For conversational data: examples, messages, trained tokens, examples cut at seqLen. */
+  examples: number;
+  turns: number;
+  trained: number;
+  cut: number;
+  /** Which chat template rendered the conversations ("the model's own", ChatML…). */
+  template: string;
+  /** One line for a person: counts, cuts and template. */
+  summary: string;
+  /** The first example as token pieces, each with whether the loss trains it. */
+  preview: { pieces: string[]; trained: boolean[] } | null;
 }
 
 export interface Progress {
@@ -131,7 +148,17 @@ export interface Progress {
 }
 
 export interface TrainOptions {
+  /**
+   * Training data: plain text, or JSON Lines of {"messages": [...]},
+   * {"prompt", "completion"}, {"instruction", "input", "output"} or {"text"}.
+   */
   text?: string;
+  /** "auto" (default), "text", "messages", "prompt-completion" or "alpaca". */
+  format?: string;
+  /** A Jinja chat template overriding the model's own (ChatML when it has none). */
+  chatTemplate?: string;
+  /** Conversations: "assistant" (default: only assistant turns are trained) or "all". */
+  trainOn?: "assistant" | "all";
   /** Optimizer steps (default one epoch). */
   steps?: number;
   lr?: number;
@@ -188,6 +215,12 @@ export interface GenerateOptions {
   adapter?: boolean;
   /** Also return the next-token log-softmax after the prompt. */
   logprobs?: boolean;
+  /** The prompt is a user message, rendered with the chat template; generation stops at the end of the turn. */
+  chat?: boolean;
+  /** System message of a chat prompt. */
+  system?: string;
+  /** A Jinja chat template overriding the model's own. */
+  chatTemplate?: string;
 }
 
 export interface Generation {
