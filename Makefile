@@ -60,12 +60,21 @@ bench-wasm:
 FUZZTIME ?= 10m
 fuzz:
 	$(GO) test ./gguf -run='^$$' -fuzz=FuzzOpen -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./lora -run='^$$' -fuzz=FuzzReadAdapter -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./store -run='^$$' -fuzz=FuzzValidateAdapter -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./store -run='^$$' -fuzz=FuzzRange -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./nf4 -run='^$$' -fuzz=FuzzQuantize -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzTokenizer -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzNew -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./train -run='^$$' -fuzz=FuzzRestore -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./wasm/bridge/core -run='^$$' -fuzz=FuzzParseCheckpoint -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./data -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) -timeout=0
+
+## soak: the store's soak test, 30 s against each of the memory store (go run ./wasm/worker) and the Worker
+## under wrangler dev, loopback only (make test runs it for 5 s each)
+.PHONY: soak
+soak: deps
+	WEBTUNE_SOAK_SECONDS=$${WEBTUNE_SOAK_SECONDS:-30} node --test --test-name-pattern=soak scripts/tests/worker.test.mjs
 
 ## wasm: the browser build
 wasm:

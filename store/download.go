@@ -21,8 +21,8 @@ import (
 // version, never the headers of one and the bytes of another.
 func (h *Handler) serveDownload(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
-	want, hasRange := parseRange(r.Header.Get("Range"))
-	ifRange := r.Header.Get("If-Range")
+	want, hasRange := parseRange(fieldValue(r.Header, "Range"))
+	ifRange := fieldValue(r.Header, "If-Range")
 	if r.Method == http.MethodHead {
 		obj, err := h.cfg.Store.Head(ctx, name)
 		if err != nil {
@@ -85,7 +85,7 @@ func (h *Handler) downloadHeaders(w http.ResponseWriter, r *http.Request, name s
 	if !obj.Uploaded.IsZero() {
 		hd.Set("Last-Modified", obj.Uploaded.UTC().Format(http.TimeFormat))
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListMatches(inm, tag) {
+	if inm := fieldValue(r.Header, "If-None-Match"); inm != "" && etagListMatches(inm, tag) {
 		w.WriteHeader(http.StatusNotModified)
 		return false
 	}
@@ -111,6 +111,14 @@ func statusOf(rng *Range) int {
 func writeUnsatisfiable(w http.ResponseWriter, obj Object, name string) {
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", obj.Size))
 	writeError(w, http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("range outside adapter %s's %d bytes", quoteName(name), obj.Size))
+}
+
+// fieldValue returns a request header's whole value: its lines joined with
+// commas. On Workers, syumai/workers splits every header at its commas into
+// several values, so Header.Get would see only "bytes=0-1" of
+// "bytes=0-1,5-6" (and only the first ETag of an If-None-Match list).
+func fieldValue(h http.Header, name string) string {
+	return strings.Join(h.Values(name), ",")
 }
 
 // fileName is the download's file name: the adapter name, with .gguf added if missing.

@@ -6,7 +6,13 @@
 // name win; list and download latency (median, p99) over a bounded local load;
 // the page served by the Worker trains in headless Chromium, publishes through
 // web/store.js and loads the published adapter back (screenshot in
-// testout/screenshots/worker-page.png).
+// testout/screenshots/worker-page.png). Issue 16: multi-range and malformed
+// Range headers, NaN weights, foreign tensor names, oversized metadata and long
+// names are answered alike by the Worker and by the memory store (the native
+// debug server, go run ./wasm/worker, started here on loopback too); a soak of
+// concurrent uploads, overwrites, deletes, lists and Range GETs against both
+// asserts that every 200/206 body is the version its ETag names and that
+// nothing is 5xx (WEBTUNE_SOAK_SECONDS per server, default 5; make soak: 30).
 //
 // Run from the repository root: node --test scripts/tests/worker.test.mjs
 // WEBTUNE_WORKER_BUILT=1 skips scripts/worker-build.sh (build/worker must exist).
@@ -27,6 +33,7 @@ const wranglerBin = path.join(root, "scripts/node_modules/.bin/wrangler");
 const token = "e2e-" + createHash("sha256").update(String(process.pid)).digest("hex").slice(0, 24);
 const maxBytes = 256 << 10; // MAX_ADAPTER_BYTES for the test, so "oversize" stays small
 let dir, proc, base, log = "";
+let nativeProc, nativeBase, nativeLog = ""; // the memory store behind go run ./wasm/worker
 
 // ---- A GGUF v3 writer of our own (independent of package gguf) ----
 
@@ -103,9 +110,9 @@ const sha256 = (b) => createHash("sha256").update(b).digest("hex");
 
 // ---- HTTP helpers: node:http sends paths exactly as given (fetch would normalise "..") ----
 
-function request(method, rawPath, { body, headers = {} } = {}) {
+function request(method, rawPath, { body, headers = {}, server = base } = {}) {
   return new Promise((resolve, reject) => {
-    const u = new URL(base);
+    const u = new URL(server);
     const req = http.request(
       { host: u.hostname, port: u.port, method, path: rawPath, headers: { ...headers, ...(body ? { "content-length": body.length } : {}) }, agent },
       (res) => {
@@ -177,7 +184,29 @@ before(async () => {
   );
   proc.stdout.on("data", (d) => (log += d));
   proc.stderr.on("data", (d) => (log += d));
+  // The native debug server (memory store), built once, on its own loopback port.
+  const nativeBin = path.join(dir, "worker-native");
+  execFileSync("go", ["build", "-o", nativeBin, "./wasm/worker"], { cwd: root, stdio: "inherit" });
+  const nativePort = await freePort();
+  nativeBase = `http://127.0.0.1:${nativePort}`;
+  nativeProc = spawn(nativeBin, [], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ADDR: `127.0.0.1:${nativePort}`, ADAPTER_TOKEN: token, MAX_ADAPTER_BYTES: String(maxBytes), WEB_DIR: "web" },
+  });
+  nativeProc.stdout.on("data", (d) => (nativeLog += d));
+  nativeProc.stderr.on("data", (d) => (nativeLog += d));
   const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (nativeProc.exitCode !== null) throw new Error(`go run ./wasm/worker exited ${nativeProc.exitCode}:\n${nativeLog}`);
+    try {
+      if ((await request("GET", "/api/adapters", { server: nativeBase })).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`the native debug server did not start in 60 s:\n${nativeLog}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`wrangler dev exited ${proc.exitCode}:\n${log}`);
     try {
@@ -193,6 +222,11 @@ before(async () => {
 
 after(async () => {
   agent.destroy();
+  if (nativeProc && nativeProc.exitCode === null) {
+    const exited = new Promise((r) => nativeProc.once("exit", r));
+    nativeProc.kill("SIGTERM");
+    await exited;
+  }
   if (proc && proc.exitCode === null) {
     const exited = new Promise((r) => proc.once("exit", r));
     try { process.kill(-proc.pid, "SIGTERM"); } catch { /* gone */ }
@@ -433,5 +467,117 @@ test("the page served by the Worker trains and publishes in headless Chromium", 
     assert.deepEqual(problems.filter((p) => !/status of 403/.test(p)), []);
   } finally {
     await browser.close();
+  }
+});
+
+// ---- issue 16: the Worker and the memory store answer alike; soak ----
+
+const servers = () => [["Worker", base], ["memory store", nativeBase]];
+
+test("issue 16: ranges, refusals and long names alike on the Worker and the memory store", async () => {
+  const data = adapter({ rank: 4, seed: 16 });
+  const nan = adapter({ rank: 4, seed: 17 });
+  // The last tensor's data ends the file: poison one of its floats.
+  nan.writeFloatLE(NaN, nan.length - 64);
+  const inf = Buffer.from(nan);
+  inf.writeFloatLE(Infinity, inf.length - 64);
+  const foreign = gguf({ kvs: adapterKVs(), tensors: [
+    { name: "../../etc.lora_a", dims: [64, 4], data: randn(256, 1) }, { name: "../../etc.lora_b", dims: [4, 64], data: randn(256, 2) }] });
+  const longArch = adapter({ kvs: [["general.architecture", T.STRING, "l".repeat(100 << 10)], ...adapterKVs().slice(1)] });
+  const wideArch = adapter({ kvs: [["general.architecture", T.STRING, "a".repeat(2048)], ...adapterKVs().slice(1)] });
+  const ranks = []; // 65 distinct ranks: more than the stored metadata holds
+  for (let r = 1; r <= 65; r++) {
+    const b = `blk.${r}.attn_q.weight`;
+    ranks.push({ name: `${b}.lora_a`, dims: [8, r], data: randn(8 * r, r) }, { name: `${b}.lora_b`, dims: [r, 8], data: randn(8 * r, r + 1) });
+  }
+  const manyRanks = gguf({ kvs: adapterKVs(), tensors: ranks });
+  for (const [label, server] of servers()) {
+    const put = await request("PUT", "/api/adapters/i16", { body: data, headers: auth(), server });
+    assert.equal(put.status, 201, `${label}: ${put.body}`);
+    for (const [rangeHeader, status, from, to] of [
+      ["bytes=0-1,5-6", 200, 0, data.length], // several ranges: the whole file on both
+      ["bytes=+1-+2", 200, 0, data.length], // not RFC 9110 digits: ignored
+      ["bytes=-+2", 200, 0, data.length],
+      ["bytes=1-2", 206, 1, 3],
+      ["bytes=-5", 206, data.length - 5, data.length],
+    ]) {
+      const r = await request("GET", "/api/adapters/i16", { headers: { range: rangeHeader }, server });
+      assert.equal(r.status, status, `${label} ${rangeHeader}: ${JSON.stringify(r.headers)} ${r.body.length} bytes`);
+      assert.ok(r.body.equals(data.subarray(from, to)), `${label} ${rangeHeader}: body`);
+    }
+    for (const [what, body] of [["NaN", nan], ["Inf", inf], ["../../etc", foreign], ["100 KiB architecture", longArch],
+      ["2 KiB architecture", wideArch], ["65 ranks", manyRanks]]) {
+      const r = await request("PUT", "/api/adapters/i16-bad", { body, headers: auth(), server });
+      assert.equal(r.status, 400, `${label} ${what}: ${r.status} ${r.body.toString().slice(0, 300)}`);
+      assert.equal((await request("GET", "/api/adapters/i16-bad", { server })).status, 404, `${label} ${what}: stored`);
+    }
+    const long = await request("GET", "/api/adapters/" + "n".repeat(10 << 10), { server });
+    assert.equal(long.status, 400, label);
+    assert.ok(long.body.length < 400 && long.body.includes("…"), `${label}: ${long.body.length}-byte error`);
+    assert.equal((await request("DELETE", "/api/adapters/i16", { headers: auth(), server })).status, 204, label);
+  }
+});
+
+/** soak runs concurrent uploads, overwrites, deletes, lists and (Range) GETs against server for ms milliseconds. */
+async function soak(server, ms) {
+  const versions = [1, 2, 4, 8].map((rank, i) => adapter({ rank, layers: 1 + (i % 2), seed: 900 + i }));
+  const bySHA = new Map(versions.map((v) => [sha256(v), v]));
+  const names = ["soak-a", "soak-b", "soak-c"];
+  const counts = {};
+  const problems = [];
+  const note = (k) => (counts[k] = (counts[k] ?? 0) + 1);
+  const end = Date.now() + ms;
+  const pick = (a) => a[Math.floor(Math.random() * a.length)];
+  const check = (what, r) => {
+    note(`${what} ${r.status}`);
+    if (r.status >= 500) problems.push(`${what}: ${r.status} ${r.body.toString().slice(0, 200)}`);
+  };
+  const checkBody = (what, r) => {
+    if (r.status !== 200 && r.status !== 206) return;
+    const v = bySHA.get(String(r.headers.etag).replaceAll('"', ""));
+    if (!v) return problems.push(`${what}: ETag ${r.headers.etag} names no uploaded version`);
+    let want = v;
+    if (r.status === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(r.headers["content-range"] ?? "");
+      if (!m || Number(m[3]) !== v.length) return problems.push(`${what}: Content-Range ${r.headers["content-range"]} for ${v.length} bytes`);
+      want = v.subarray(Number(m[1]), Number(m[2]) + 1);
+    }
+    if (!r.body.equals(want)) problems.push(`${what}: ${r.status} body of ${r.body.length} bytes is not the ${want.length} of its ETag's version`);
+  };
+  const loops = {
+    put: async () => check("PUT", await request("PUT", `/api/adapters/${pick(names)}?overwrite=1`, { body: pick(versions), headers: auth(), server })),
+    del: async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      check("DELETE", await request("DELETE", `/api/adapters/${pick(names)}`, { headers: auth(), server }));
+    },
+    list: async () => {
+      const r = await request("GET", "/api/adapters?prefix=soak-&limit=2", { server });
+      check("LIST", r);
+      if (r.status === 200) for (const a of json(r).adapters) if (!bySHA.has(a.sha256)) problems.push(`LIST: ${a.name} has unknown sha ${a.sha256}`);
+    },
+    get: async () => {
+      const rangeHeader = pick(["", "bytes=0-99", "bytes=-64", "bytes=3000-", "bytes=100-4000", "bytes=0-1,5-6"]);
+      const r = await request("GET", `/api/adapters/${pick(names)}`, { headers: rangeHeader ? { range: rangeHeader } : {}, server });
+      check(`GET${rangeHeader ? " range" : ""}`, r);
+      checkBody(`GET ${rangeHeader}`, r);
+    },
+  };
+  const workers = [];
+  for (const [kind, n] of [["put", 3], ["del", 1], ["list", 2], ["get", 6]]) {
+    for (let i = 0; i < n; i++) workers.push((async () => { while (Date.now() < end && problems.length < 20) await loops[kind](); })());
+  }
+  await Promise.all(workers);
+  for (const n of names) await request("DELETE", `/api/adapters/${n}`, { headers: auth(), server });
+  return { counts, problems };
+}
+
+test("soak: concurrent uploads, overwrites, deletes, lists and Range GETs serve one version, never 5xx", async () => {
+  const seconds = Number(process.env.WEBTUNE_SOAK_SECONDS ?? 5);
+  for (const [label, server] of servers()) {
+    const { counts, problems } = await soak(server, seconds * 1000);
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    console.log(`soak ${label} (${seconds} s, loopback): ${total} requests ${JSON.stringify(counts)}`);
+    assert.deepEqual(problems, [], `${label}: ${problems.join("\n")}`);
+    assert.ok((counts["GET 200"] ?? 0) + (counts["GET range 206"] ?? 0) > 0, `${label}: no download succeeded: ${JSON.stringify(counts)}`);
   }
 });
