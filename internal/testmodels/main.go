@@ -43,8 +43,12 @@ type Spec struct {
 	HeadDim   int    `json:"head_dim"`   // 0: Dim/Heads
 	Dim       int    `json:"dim"`        // 0: 64 (Q4_K needs multiples of 256)
 	RopeFreqs bool   `json:"rope_freqs"` // Llama 3's rope_freqs.weight
-	VocabSize int    `json:"vocab_size"`
-	Seed      uint64 `json:"seed"`
+	// RopeScale and RopeAttnFactor are rope.scaling.factor (linear) and
+	// rope.scaling.attn_factor; 0 means none.
+	RopeScale      float32 `json:"rope_scale,omitempty"`
+	RopeAttnFactor float32 `json:"rope_attn_factor,omitempty"`
+	VocabSize      int     `json:"vocab_size"`
+	Seed           uint64  `json:"seed"`
 }
 
 // Models are the generated models: GQA and not, tied and separate output,
@@ -77,6 +81,10 @@ var Models = []Spec{
 	{Name: "qwen3-spm-f32-gqa", Arch: "qwen3", Type: "F32", Vocab: "spm-bytes", Heads: 4, KVHeads: 2, HeadDim: 32, Seed: 16},
 	{Name: "qwen3-spm-f16-mha-tied", Arch: "qwen3", Type: "F16", Vocab: "spm-bytes", Tied: true, Heads: 4, KVHeads: 4, Seed: 17},
 	{Name: "qwen3-spm-q4k-mqa", Arch: "qwen3", Type: "Q4_K", Vocab: "spm-bytes", Heads: 4, KVHeads: 1, Dim: 256, Seed: 18},
+	{Name: "llama3-spm-q8-mha-tied", Type: "Q8_0", Vocab: "spm-bytes", Tied: true, Heads: 4, KVHeads: 4, RopeFreqs: true, Seed: 19},
+	{Name: "llama-spm-f32-gqa-linear", Type: "F32", Vocab: "spm-bytes", Heads: 4, KVHeads: 2, RopeScale: 4, RopeAttnFactor: 1.25, Seed: 20},
+	{Name: "qwen2-spm-f16-mha", Arch: "qwen2", Type: "F16", Vocab: "spm-bytes", Heads: 4, KVHeads: 4, Seed: 22},
+	{Name: "qwen3-bpe-q8-gqa-tied", Arch: "qwen3", Type: "Q8_0", Vocab: "bpe", Tied: true, Heads: 4, KVHeads: 2, HeadDim: 32, Seed: 23},
 }
 
 // vocabText is what the learned vocabularies are trained on: mixed scripts,
@@ -198,7 +206,10 @@ func Build(s Spec) ([]byte, Spec, error) {
 	}
 	cfg := llama.Config{VocabSize: tok.VocabSize(), Dim: s.Dim, Layers: 2, Heads: s.Heads, KVHeads: s.KVHeads,
 		HeadDim: s.HeadDim, FFN: 2 * s.Dim, Eps: 1e-5, RopeBase: 10000, ContextLength: 128, TiedOutput: s.Tied,
-		QKVBias: s.Arch == "qwen2"}
+		QKVBias: s.Arch == "qwen2", RopeAttnFactor: s.RopeAttnFactor}
+	if s.RopeScale != 0 {
+		cfg.RopeFreqScale = 1 / s.RopeScale
+	}
 	if s.Arch != llama.Architecture {
 		cfg.Arch = s.Arch
 	}
