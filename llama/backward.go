@@ -24,17 +24,20 @@ func (m *Model[T]) Backward(ctx context.Context, dlogits *tensor.Tensor[T]) erro
 	if dlogits == nil || dlogits.Size() != N*c.VocabSize {
 		return fmt.Errorf("%w: dlogits must be [%d, %d, %d]", ErrShape, a.B, a.T, c.VocabSize)
 	}
-	if a.dres == nil {
-		qC, kvC := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-		a.dres, a.dln = make([]T, N*c.Dim), make([]T, N*c.Dim)
-		a.dgate, a.dup = make([]T, N*c.FFN), make([]T, N*c.FFN)
-		a.dq, a.dqr = make([]T, N*qC), make([]T, N*qC)
-		a.dk, a.dkr, a.dv = make([]T, N*kvC), make([]T, N*kvC), make([]T, N*kvC)
-	}
 	dlnf, err := layerBackward(ctx, m.Output, dlogits.Data(), a.lnf, N, c.VocabSize)
 	if err != nil {
 		return err
 	}
+	return m.backwardTrunk(ctx, dlnf)
+}
+
+// backwardTrunk propagates dlnf [N, C], the gradient at the head's input,
+// through the output norm and every block down to the embeddings,
+// accumulating parameter gradients.
+func (m *Model[T]) backwardTrunk(ctx context.Context, dlnf []T) error {
+	a, c := m.acts, m.Config
+	N := a.B * a.T
+	m.ensureBackwardScratch()
 	clear(a.dres)
 	kernels.RMSNormBackward(a.dres, gradOf(m.OutputNorm), dlnf, a.resid, m.OutputNorm.Value.Data(), a.rstdf, N, c.Dim)
 	for l := len(m.Blocks) - 1; l >= 0; l-- {
@@ -49,6 +52,21 @@ func (m *Model[T]) Backward(ctx context.Context, dlogits *tensor.Tensor[T]) erro
 		kernels.EncoderBackward(g, a.dres, a.tokens, c.Dim)
 	}
 	return nil
+}
+
+// ensureBackwardScratch allocates the backward buffers of the current
+// activations on first use.
+func (m *Model[T]) ensureBackwardScratch() {
+	a, c := m.acts, m.Config
+	if a.dres != nil {
+		return
+	}
+	N := a.B * a.T
+	qC, kvC := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	a.dres, a.dln = make([]T, N*c.Dim), make([]T, N*c.Dim)
+	a.dgate, a.dup = make([]T, N*c.FFN), make([]T, N*c.FFN)
+	a.dq, a.dqr = make([]T, N*qC), make([]T, N*qC)
+	a.dk, a.dkr, a.dv = make([]T, N*kvC), make([]T, N*kvC), make([]T, N*kvC)
 }
 
 // blockBackward turns a.dres = dL/d(block output) into dL/d(block input) in

@@ -47,7 +47,8 @@ type activations[T tensor.Numeric] struct {
 	targets []int             // [N] of the last Loss
 	losses  []T               // [N]
 	lse     []T               // [N] log-sum-exp of each row of logits
-	dlogits *tensor.Tensor[T] // [B, T, V] ForwardBackward's scratch
+	dchunk  []T               // [rows, V] dlogits of one chunk of the loss (loss.go)
+	dlnf    []T               // [N, C] gradient at the head's input
 
 	// backward scratch, allocated on first use
 	dres, dln   []T // [N, C]
@@ -98,9 +99,26 @@ func (m *Model[T]) checkTokens(what string, tokens [][]int, allowIgnore bool) (i
 // Forward computes the logits [B, T, V] of tokens [B][T] (positions 0..T−1)
 // and keeps the activations for Backward.
 func (m *Model[T]) Forward(ctx context.Context, tokens [][]int) (*tensor.Tensor[T], error) {
-	B, Tn, err := m.checkTokens("tokens", tokens, false)
+	B, Tn, err := m.forwardTrunk(ctx, tokens)
 	if err != nil {
 		return nil, err
+	}
+	a := m.acts
+	logits, err := m.layerForward(ctx, m.Output, a.lnf, B*Tn, m.Config.VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	a.logits, err = logits.Reshape(B, Tn, m.Config.VocabSize)
+	return a.logits, err
+}
+
+// forwardTrunk embeds tokens [B][T] (positions 0..T−1), runs every block
+// and the output norm, keeping the activations: a.lnf [N, C] is then the
+// head's input. It returns B and T.
+func (m *Model[T]) forwardTrunk(ctx context.Context, tokens [][]int) (int, int, error) {
+	B, Tn, err := m.checkTokens("tokens", tokens, false)
+	if err != nil {
+		return 0, 0, err
 	}
 	a := m.acts
 	if a == nil || a.B != B || a.T != Tn {
@@ -112,22 +130,19 @@ func (m *Model[T]) Forward(ctx context.Context, tokens [][]int) (*tensor.Tensor[
 		copy(a.tokens[b*Tn:], row)
 	}
 	m.ensureRope(Tn)
-	kernels.EncoderForward(a.layers[0].resid, a.tokens, m.TokenEmbd.Value.Data(), m.Config.Dim)
+	m.embedTokens(a.layers[0].resid, a.tokens)
 	for l, blk := range m.Blocks {
 		next := a.resid
 		if l+1 < len(a.layers) {
 			next = a.layers[l+1].resid
 		}
 		if err := m.blockForward(ctx, blk, &a.layers[l], next, B, Tn, 0, nil, nil); err != nil {
-			return nil, err
+			return 0, 0, err
 		}
 	}
-	logits, err := m.headForward(ctx, a, B*Tn)
-	if err != nil {
-		return nil, err
-	}
-	a.logits, err = logits.Reshape(B, Tn, m.Config.VocabSize)
-	return a.logits, err
+	c := m.Config
+	kernels.RMSNormForward(a.lnf.Data(), a.rstdf, a.resid, m.OutputNorm.Value.Data(), B*Tn, c.Dim, c.Eps)
+	return B, Tn, nil
 }
 
 // headForward applies the output norm and the head to a.resid.

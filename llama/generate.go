@@ -66,7 +66,7 @@ func (s *Session[T]) Eval(ctx context.Context, tokens []int) (*tensor.Tensor[T],
 	m.ensureRope(s.pos + Tq)
 	a := newActivations[T](m.Config, 1, Tq, s.pos+Tq)
 	copy(a.tokens, tokens)
-	kernels.EncoderForward(a.layers[0].resid, a.tokens, m.TokenEmbd.Value.Data(), m.Config.Dim)
+	m.embedTokens(a.layers[0].resid, a.tokens)
 	for l, blk := range m.Blocks {
 		next := a.resid
 		if l+1 < len(a.layers) {

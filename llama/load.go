@@ -27,6 +27,13 @@ type LoadOptions struct {
 	// llama.cpp's to ~1e-3 on quantized models (see emulate.go). It is an
 	// inference option: Backward treats the rounding as the identity.
 	MatchGGML bool
+	// Dequantize decodes every weight to T as it loads. Without it (the
+	// default) a float32 model keeps F16, BF16 and quantized weights in
+	// their GGUF type (quantized.go): block linears and an untied head as
+	// nn.QuantLinear, the token embedding as a quant.Matrix, so the base
+	// costs about the file's tensor bytes. Full fine-tuning (SetTrainable)
+	// needs it. Under QLoRA, F32/F16/BF16 block linears still become NF4.
+	Dequantize bool
 	// Engine is the tensor.Engine[T] of Load[T] that every layer the model
 	// builds computes with (the block linears, NF4 or dense, and the output
 	// head, tied or not); nil means the default (DefaultEngine). An engine
@@ -196,6 +203,9 @@ func (m *Model[T]) loadWeights(f *gguf.File, opt LoadOptions) error {
 	}
 	linear := func(name string, in, out int, quantize bool) (nn.Node[T], error) {
 		layer := strings.TrimSuffix(name, ".weight")
+		if ti, _ := f.Tensor(name); keepQuantized[T](opt, ti) && !(quantize && nf4Source(ti.Type)) {
+			return m.quantLinear(f, name, layer, in, out)
+		}
 		if quantize {
 			d, err := f.ReadTensorF32(name)
 			if err != nil {
@@ -219,19 +229,16 @@ func (m *Model[T]) loadWeights(f *gguf.File, opt LoadOptions) error {
 		return l, nil
 	}
 	var err error
-	if m.TokenEmbd, err = param("token_embd.weight", c.VocabSize, c.Dim); err != nil {
+	if err = m.loadTokenEmbd(f, opt, param); err != nil {
 		return err
 	}
 	if m.OutputNorm, err = param("output_norm.weight", c.Dim); err != nil {
 		return err
 	}
-	if c.TiedOutput {
-		err = m.tieHead()
-	} else {
-		m.Output, err = linear("output.weight", c.Dim, c.VocabSize, false)
-	}
-	if err != nil {
-		return err
+	if !c.TiedOutput {
+		if m.Output, err = linear("output.weight", c.Dim, c.VocabSize, false); err != nil {
+			return err
+		}
 	}
 	if _, ok := f.Tensor(ropeFreqsName); ok {
 		if m.RopeFreqs, err = f.ReadTensorF32(ropeFreqsName); err != nil {
@@ -289,6 +296,12 @@ func (b *Block[T]) loadExtras(c Config, p string, param func(name string, shape 
 		}
 	}
 	return nil
+}
+
+// nf4Source reports whether a weight of type t becomes NF4 under QLoRA:
+// float weights do; quantized ones stay in their own type.
+func nf4Source(t gguf.TensorType) bool {
+	return t == gguf.TypeF32 || t == gguf.TypeF16 || t == gguf.TypeBF16
 }
 
 // fromF32 returns d as []T: the same slice when T is float32, else a

@@ -8,6 +8,7 @@ import (
 	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/quant"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -50,7 +51,7 @@ func (b *Block[T]) extras() []*nn.Parameter[T] {
 // ffn_gate, ffn_up, ffn_down and output. Model satisfies lora.Model[T].
 type Model[T tensor.Numeric] struct {
 	Config     Config
-	TokenEmbd  *nn.Parameter[T] // TokenEmbd is token_embd.weight [V, C].
+	TokenEmbd  *nn.Parameter[T] // TokenEmbd is token_embd.weight [V, C]; nil when held quantized (TokenEmbdMatrix).
 	Blocks     []*Block[T]
 	OutputNorm *nn.Parameter[T] // OutputNorm is output_norm.weight [C].
 	// Output is the head C → V. With a tied config it is a Linear whose
@@ -60,10 +61,11 @@ type Model[T tensor.Numeric] struct {
 	// (rope_freqs.weight, [HS/2]), nil when absent.
 	RopeFreqs []float32
 
-	engine   tensor.Engine[T]
-	actTypes map[string]gguf.TensorType // layer → ggml activation type (MatchGGML)
-	cos, sin []T                        // [P, HS/2] rope cache for positions 0..P-1
-	acts     *activations[T]
+	engine     tensor.Engine[T]
+	tokenEmbdQ *quant.Matrix              // token_embd.weight [V, C] in its GGUF type (then TokenEmbd is nil)
+	actTypes   map[string]gguf.TensorType // layer → ggml activation type (MatchGGML)
+	cos, sin   []T                        // [P, HS/2] rope cache for positions 0..P-1
+	acts       *activations[T]
 }
 
 // newModel returns a model with config c and no weights.
@@ -220,11 +222,16 @@ func (m *Model[T]) SetTrainable(on bool) error {
 				bad = append(bad, names[i]+" ("+(*p).OpType()+")")
 			}
 		}
+		if m.tokenEmbdQ != nil {
+			bad = append(bad, "token_embd ("+m.tokenEmbdQ.Type().String()+")")
+		}
 		if len(bad) > 0 {
 			return fmt.Errorf("%w: full fine-tuning needs dense layers; not dense: %s", ErrUnsupported, strings.Join(bad, ", "))
 		}
 	}
-	m.TokenEmbd.SetTrainable(on)
+	if m.TokenEmbd != nil {
+		m.TokenEmbd.SetTrainable(on)
+	}
 	m.OutputNorm.SetTrainable(on)
 	for _, b := range m.Blocks {
 		b.AttnNorm.SetTrainable(on)

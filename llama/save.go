@@ -80,7 +80,7 @@ func SaveAs[T tensor.Numeric](w io.Writer, m *Model[T], typ gguf.TensorType, voc
 func (m *Model[T]) tensorData(name string) ([]float32, error) {
 	switch name {
 	case "token_embd.weight":
-		return toF32(m.TokenEmbd.Value.Data()), nil
+		return m.tokenEmbdF32(), nil
 	case "output_norm.weight":
 		return toF32(m.OutputNorm.Value.Data()), nil
 	}
@@ -102,6 +102,8 @@ func (m *Model[T]) tensorData(name string) ([]float32, error) {
 	case *nn.Linear[T]:
 		return toF32(l.Weight().Value.Data()), nil
 	case *nn.NF4Linear[T]:
+		return toF32(l.DequantizedWeight().Data()), nil
+	case *nn.QuantLinear[T]:
 		return toF32(l.DequantizedWeight().Data()), nil
 	case nil:
 		return nil, fmt.Errorf("%w: no layer for tensor %q", ErrShape, name)

@@ -147,6 +147,13 @@ func (e flagError) Error() string { return string(e) + " (--help lists every fla
 func (e flagError) Unwrap() error { return errUsage }
 
 // runTrain is the train command.
+// loadOptions returns how the model loads for this run: NF4 block linears
+// under --qlora; every weight decoded to float32 under --full (only dense
+// layers train); otherwise weights stay in their GGUF type.
+func (f *trainFlags) loadOptions() llama.LoadOptions {
+	return llama.LoadOptions{QLoRA: f.qlora, Dequantize: f.full}
+}
+
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f, err := parseTrainFlags(args, stderr)
 	if err != nil {
@@ -155,7 +162,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := prepareOutputs(f, stderr); err != nil {
 		return err
 	}
-	lm, err := loadModel(f.model, f.qlora)
+	setTrainingGC()
+	lm, err := loadModelOpts(f.model, f.loadOptions())
 	if err != nil {
 		return err
 	}
@@ -284,7 +292,7 @@ func newReplicas(run *train.Run[float32], lm *loadedModel, f *trainFlags, newRun
 	}
 	var replicas []*train.Run[float32]
 	for i := 1; i < f.workers; i++ {
-		m, err := loadModel(lm.Path, f.qlora)
+		m, err := loadModelOpts(lm.Path, f.loadOptions())
 		if err != nil {
 			return nil, fmt.Errorf("worker %d: %w", i, err)
 		}

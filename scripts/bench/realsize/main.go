@@ -1,0 +1,268 @@
+//go:build linux
+
+// Command realsize benchmarks native LoRA training on random-weight models
+// of the shapes people fine-tune (SmolLM2-135M, Gemma-3-270M, Qwen2.5-0.5B,
+// Llama-3.2-1B): for each shape it writes a GGUF file with our gguf writer
+// into a temporary directory (deleted afterwards), runs
+//
+//	webtune train --rank 8 --targets attn_q,attn_v --seq-len 256 --batch 1 --steps N
+//
+// on it and reports the file size, training tokens/s and the peak resident
+// memory of the train process (getrusage's ru_maxrss) against the goal
+// peak RSS ≤ 1.3 × file size + 300 MB.
+//
+//	go run ./scripts/bench/realsize [-shapes smollm2-135m,qwen2.5-0.5b] [-steps 3] [-workers 1]
+//
+// The shapes use general.architecture = llama with each model's dimensions
+// (head_dim may differ from embd/heads); weights are quantized the way
+// llama.cpp's Q8_0 and Q4_K_M files store them: a tensor whose rows are
+// not whole 256-blocks falls back to Q5_0 (Q8_0 for the embedding), as
+// llama.cpp's quantizer does. `make bench` runs it; `make test` does not.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/quant"
+	"github.com/webtune/webtune/tokenizer"
+)
+
+// shape is one real model's dimensions and weight format.
+type shape struct {
+	name                        string
+	embd, layers, heads, kv, hd int
+	ffn, vocab                  int
+	weights                     gguf.TensorType // block linears (Q8_0 or Q4_K)
+	embdType                    gguf.TensorType // token_embd (the tied head)
+}
+
+var shapes = []shape{
+	{"smollm2-135m", 576, 30, 9, 3, 64, 1536, 49152, gguf.TypeQ8_0, gguf.TypeQ8_0},
+	{"gemma3-270m", 640, 18, 4, 1, 256, 2048, 262144, gguf.TypeQ8_0, gguf.TypeQ8_0},
+	{"qwen2.5-0.5b", 896, 24, 14, 2, 64, 4864, 151936, gguf.TypeQ4_K, gguf.TypeQ6_K},
+	{"llama3.2-1b", 2048, 16, 32, 8, 64, 8192, 128256, gguf.TypeQ4_K, gguf.TypeQ6_K},
+}
+
+func main() {
+	only := flag.String("shapes", "", "comma-separated shapes (default all: smollm2-135m,gemma3-270m,qwen2.5-0.5b,llama3.2-1b)")
+	steps := flag.Int("steps", 3, "training steps per shape")
+	workers := flag.Int("workers", 1, "webtune train --workers")
+	webtune := flag.String("webtune", "", "webtune binary (default: go build ./cmd/webtune into the temp dir)")
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "webtune-realsize-")
+	check(err)
+	if os.Getenv("REALSIZE_KEEP") == "" {
+		defer os.RemoveAll(dir)
+	}
+	bin := *webtune
+	if bin == "" {
+		bin = filepath.Join(dir, "webtune")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/webtune")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		check(build.Run())
+	}
+	data := filepath.Join(dir, "data.txt")
+	check(os.WriteFile(data, []byte(corpus()), 0o644))
+	fmt.Printf("| shape | weights | file MB | load s | tokens/s | peak RSS MB | goal MB (1.3·file+300) |\n|---|---|---|---|---|---|---|\n")
+	for _, s := range shapes {
+		if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {
+			continue
+		}
+		model := filepath.Join(dir, s.name+".gguf")
+		size, err := writeModel(model, s)
+		check(err)
+		r, err := trainOnce(bin, model, data, dir, *steps, *workers)
+		check(err)
+		if os.Getenv("REALSIZE_KEEP") == "" {
+			os.Remove(model)
+		}
+		fmt.Fprintln(os.Stderr, "model:", model)
+		mb := float64(size) / 1e6
+		fmt.Printf("| %s | %v/%v | %.0f | %.1f | %.1f | %.0f | %.0f |\n", s.name, s.weights, s.embdType, mb,
+			r.load.Seconds(), r.tokensPerSec, float64(r.maxRSS)/1e6, 1.3*mb+300)
+	}
+}
+
+// result is what one training run measured.
+type result struct {
+	load         time.Duration // start until the first step's progress line
+	tokensPerSec float64       // the last progress line's tok/s
+	maxRSS       int64         // bytes
+}
+
+var tokS = regexp.MustCompile(`([0-9.]+) tok/s`)
+
+// trainOnce runs webtune train on model and measures it.
+func trainOnce(bin, model, data, dir string, steps, workers int) (result, error) {
+	cmd := exec.Command(bin, "train", "--model", model, "--data", data, "--out", filepath.Join(dir, "adapter.gguf"),
+		"--rank", "8", "--targets", "attn_q,attn_v", "--seq-len", "256", "--batch", "1",
+		"--steps", strconv.Itoa(steps), "--eval-fraction", "-1", "--checkpoint-every", "0",
+		"--workers", strconv.Itoa(workers))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	var r result
+	sc := bufio.NewScanner(stderr)
+	sc.Split(scanLinesOrCR)
+	var log []string
+	for sc.Scan() {
+		line := sc.Text()
+		log = append(log, line)
+		if m := tokS.FindStringSubmatch(line); m != nil {
+			if r.load == 0 {
+				r.load = time.Since(start)
+			}
+			r.tokensPerSec, _ = strconv.ParseFloat(m[1], 64)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return r, fmt.Errorf("%s: %w\n%s", model, err, strings.Join(log, "\n"))
+	}
+	r.maxRSS = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+	return r, nil
+}
+
+// scanLinesOrCR splits on \n or \r (the progress bar redraws with \r).
+func scanLinesOrCR(data []byte, atEOF bool) (int, []byte, error) {
+	for i, b := range data {
+		if b == '\n' || b == '\r' {
+			return i + 1, data[:i], nil
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
+// writeModel writes a random-weight model of shape s to path and returns
+// its size.
+func writeModel(path string, s shape) (int64, error) {
+	w := gguf.NewWriter()
+	v := tokenizer.ByteVocab()
+	for i := len(v.Tokens); i < s.vocab; i++ { // filler pieces up to the real vocabulary size
+		v.Tokens = append(v.Tokens, fmt.Sprintf("▁w%d", i))
+		v.Scores = append(v.Scores, -float32(i))
+		v.Types = append(v.Types, tokenizer.TypeNormal)
+	}
+	tok, err := tokenizer.New(v)
+	if err != nil {
+		return 0, err
+	}
+	kvs := []gguf.KV{
+		{Key: "general.architecture", Value: gguf.String("llama")},
+		{Key: "general.name", Value: gguf.String(s.name + " (random weights)")},
+		{Key: "llama.context_length", Value: gguf.Uint32(2048)},
+		{Key: "llama.embedding_length", Value: gguf.Uint32(uint32(s.embd))},
+		{Key: "llama.block_count", Value: gguf.Uint32(uint32(s.layers))},
+		{Key: "llama.feed_forward_length", Value: gguf.Uint32(uint32(s.ffn))},
+		{Key: "llama.attention.head_count", Value: gguf.Uint32(uint32(s.heads))},
+		{Key: "llama.attention.head_count_kv", Value: gguf.Uint32(uint32(s.kv))},
+		{Key: "llama.attention.key_length", Value: gguf.Uint32(uint32(s.hd))},
+		{Key: "llama.attention.value_length", Value: gguf.Uint32(uint32(s.hd))},
+		{Key: "llama.rope.dimension_count", Value: gguf.Uint32(uint32(s.hd))},
+		{Key: "llama.rope.freq_base", Value: gguf.Float32(10000)},
+		{Key: "llama.attention.layer_norm_rms_epsilon", Value: gguf.Float32(1e-5)},
+		{Key: "llama.vocab_size", Value: gguf.Uint32(uint32(s.vocab))},
+	}
+	for _, kv := range append(kvs, tok.GGUFKVs()...) {
+		if err := w.Add(kv.Key, kv.Value); err != nil {
+			return 0, err
+		}
+	}
+	seed := uint64(1)
+	add := func(name string, typ gguf.TensorType, rows, cols int) error {
+		seed++
+		if cols%typ.BlockSize() != 0 { // llama.cpp's fallback for rows of partial K-blocks
+			typ = gguf.TypeQ5_0
+			if strings.HasPrefix(name, "token_embd") {
+				typ = gguf.TypeQ8_0
+			}
+		}
+		if rows == 1 {
+			ones := make([]float32, cols)
+			for i := range ones {
+				ones[i] = 1
+			}
+			return w.AddTensorF32(name, []uint64{uint64(cols)}, ones, gguf.TypeF32)
+		}
+		data, err := quant.Random(typ, rows, cols, 0.05, seed)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return w.AddTensor(name, typ, []uint64{uint64(cols), uint64(rows)}, data)
+	}
+	q, kv := s.heads*s.hd, s.kv*s.hd
+	if err := add("token_embd.weight", s.embdType, s.vocab, s.embd); err != nil {
+		return 0, err
+	}
+	if err := add("output_norm.weight", gguf.TypeF32, 1, s.embd); err != nil {
+		return 0, err
+	}
+	for l := range s.layers {
+		p := fmt.Sprintf("blk.%d.", l)
+		for _, t := range []struct {
+			name       string
+			rows, cols int
+		}{{"attn_norm.weight", 1, s.embd}, {"attn_q.weight", q, s.embd}, {"attn_k.weight", kv, s.embd},
+			{"attn_v.weight", kv, s.embd}, {"attn_output.weight", s.embd, q}, {"ffn_norm.weight", 1, s.embd},
+			{"ffn_gate.weight", s.ffn, s.embd}, {"ffn_up.weight", s.ffn, s.embd}, {"ffn_down.weight", s.embd, s.ffn}} {
+			if err := add(p+t.name, s.weights, t.rows, t.cols); err != nil {
+				return 0, err
+			}
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	n, err := w.WriteTo(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// corpus is the training text: enough varied English for a few hundred
+// windows of 256 tokens.
+func corpus() string {
+	var b strings.Builder
+	words := strings.Fields(`the quick brown fox jumps over the lazy dog while a small cook writes her diary
+		about bread soup rice and the weather of each morning in the old town near the river`)
+	for i := range 60000 {
+		b.WriteString(words[(i*7+i/13)%len(words)])
+		if i%17 == 16 {
+			b.WriteString(".\n")
+		} else {
+			b.WriteByte(' ')
+		}
+	}
+	return b.String()
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "realsize:", err)
+		os.Exit(1)
+	}
+}
