@@ -38,7 +38,8 @@ type Recipe struct {
 // recipes maps general.architecture to its recipe: the one place that says
 // which families this package runs. Sources: llama.cpp src/llama-arch.cpp
 // (names), src/llama-model.cpp (hyperparameters, rope type), and
-// src/models/{llama,qwen2,qwen3}.cpp (tensors and graph).
+// src/models/{llama,qwen2,qwen3}.cpp (tensors and graph), summarised in
+// docs/llama-families.md.
 var recipes = map[string]Recipe{
 	"llama": {Name: "llama", Rope: kernels.RopeNorm, QKVBias: true, RopeFreqs: true, HeadDimIsRope: true},
 	"qwen2": {Name: "qwen2", Rope: kernels.RopeNeox, QKVBias: true},

@@ -38,7 +38,9 @@
 // qwen3 applies a per-head RMSNorm with its own [HS] weight to q and k
 // before rope (attn_q_norm, attn_k_norm); both rotate NEOX pairs (x[i],
 // x[i+HS/2]). The head size is attention.key_length, which need not be
-// C/NH (llama.cpp src/models/qwen2.cpp, qwen3.cpp).
+// C/NH (llama.cpp src/models/qwen2.cpp, qwen3.cpp). docs/llama-families.md
+// lists every key, tensor and step of these families as llama.cpp runs
+// them, and how to add a family.
 //
 // Agreement with llama.cpp (node-llama-cpp 3.21.1, F32 KV cache): next-token
 // log-probs within ~2e-6 for F32 weights, also with a LoRA adapter on every
