@@ -3,6 +3,8 @@ package gguf
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Every error returned by Open for a bad file wraps one of ErrFormat, ErrUnsupported or
@@ -64,4 +66,21 @@ func (e *FormatError) Unwrap() error { return e.Err }
 
 func formatErr(off int64, kind error, format string, args ...any) *FormatError {
 	return &FormatError{Offset: off, Msg: fmt.Sprintf(format, args...), Err: kind}
+}
+
+// maxEcho is the most bytes of a key from a file that an error message repeats (keys may have
+// MaxKeyLength bytes).
+const maxEcho = 200
+
+// quoteKey quotes a key for an error message, cut to maxEcho bytes (on a rune boundary) with "…"
+// and its length when longer.
+func quoteKey(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	n := maxEcho
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strconv.Quote(s[:n]+"…") + " (" + strconv.Itoa(len(s)) + " bytes)"
 }

@@ -90,12 +90,12 @@ func get[T any](f *File, key string, want, elem ValueType) (T, error) {
 	var zero T
 	v, ok := f.Value(key)
 	if !ok {
-		return zero, fmt.Errorf("gguf: key %q: %w", key, ErrNotFound)
+		return zero, fmt.Errorf("gguf: key %s: %w", quoteKey(key), ErrNotFound)
 	}
 	x, ok := v.Any().(T)
 	if v.Type() != want || (want == ValueArray && v.ElemType() != elem) || !ok {
 		w := Value{typ: want, elem: elem}
-		return zero, fmt.Errorf("gguf: key %q is %s, not %s: %w", key, typeName(v), typeName(w), ErrType)
+		return zero, fmt.Errorf("gguf: key %s is %s, not %s: %w", quoteKey(key), typeName(v), typeName(w), ErrType)
 	}
 	return x, nil
 }

@@ -150,7 +150,7 @@ func (f *File) readKVs(d *decoder, n int) error {
 			return formatErr(keyOff, ErrFormat, "empty key")
 		}
 		if _, dup := f.kvIndex[key]; dup {
-			return formatErr(keyOff, ErrFormat, "duplicate key %q", key)
+			return formatErr(keyOff, ErrFormat, "duplicate key %s", quoteKey(key))
 		}
 		valOff := d.off
 		v, err := readValue(d, key, &f.lim)
@@ -192,7 +192,7 @@ func readValue(d *decoder, key string, lim *Limits) (Value, error) {
 	}
 	vt := ValueType(t)
 	if !vt.valid() {
-		return Value{}, formatErr(typOff, ErrFormat, "key %q: invalid value type %d", key, t)
+		return Value{}, formatErr(typOff, ErrFormat, "key %s: invalid value type %d", quoteKey(key), t)
 	}
 	if vt != ValueArray {
 		return readScalar(d, vt, key, lim)
@@ -205,9 +205,9 @@ func readValue(d *decoder, key string, lim *Limits) (Value, error) {
 	et := ValueType(e)
 	switch {
 	case et == ValueArray:
-		return Value{}, formatErr(elemOff, ErrUnsupported, "key %q: nested array", key)
+		return Value{}, formatErr(elemOff, ErrUnsupported, "key %s: nested array", quoteKey(key))
 	case !et.valid():
-		return Value{}, formatErr(elemOff, ErrFormat, "key %q: invalid array element type %d", key, e)
+		return Value{}, formatErr(elemOff, ErrFormat, "key %s: invalid array element type %d", quoteKey(key), e)
 	}
 	minSize := int64(et.Size())
 	if et == ValueString {
@@ -222,7 +222,7 @@ func readValue(d *decoder, key string, lim *Limits) (Value, error) {
 }
 
 func readScalar(d *decoder, vt ValueType, key string, lim *Limits) (Value, error) {
-	what := "value of " + key
+	what := "value of " + quoteKey(key)
 	off := d.off
 	switch vt {
 	case ValueString:
@@ -231,7 +231,7 @@ func readScalar(d *decoder, vt ValueType, key string, lim *Limits) (Value, error
 	case ValueBool:
 		b, err := d.u8(what)
 		if err == nil && b > 1 {
-			err = formatErr(off, ErrFormat, "key %q: bool byte %d is neither 0 nor 1", key, b)
+			err = formatErr(off, ErrFormat, "key %s: bool byte %d is neither 0 nor 1", quoteKey(key), b)
 		}
 		return Bool(b == 1), err
 	}
@@ -266,7 +266,7 @@ func readScalar(d *decoder, vt ValueType, key string, lim *Limits) (Value, error
 }
 
 func readArray(d *decoder, et ValueType, n int, key string, lim *Limits) (any, error) {
-	what := "array " + key
+	what := "array " + quoteKey(key)
 	switch et {
 	case ValueUint8:
 		return scalars(d, n, 1, what, convU8)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -266,5 +267,16 @@ func TestOpenLimits(t *testing.T) {
 	cut := data[:40]
 	if _, err := OpenLimits(bytes.NewReader(cut), int64(len(cut)), Limits{MaxMetadataBytes: 1 << 20}); !errors.Is(err, ErrFormat) {
 		t.Errorf("truncated: %v, want ErrFormat", err)
+	}
+}
+
+// TestErrorsEchoShortKeys: a 64 KiB key in an error message is cut to about 200 bytes (issue 16
+// item 8: errors echoed a 10 kB name in full).
+func TestErrorsEchoShortKeys(t *testing.T) {
+	key := strings.Repeat("k", MaxKeyLength)
+	data := header(0, 2).str(key).u32(uint32(ValueUint8)).u8(1).str(key).u32(uint32(ValueUint8)).u8(1).Bytes()
+	_, err := Open(bytes.NewReader(data), int64(len(data)))
+	if !errors.Is(err, ErrFormat) || len(err.Error()) > 400 || !strings.Contains(err.Error(), "…") {
+		t.Errorf("duplicate long key: %d-byte error %.300v", len(fmt.Sprint(err)), err)
 	}
 }

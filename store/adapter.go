@@ -126,7 +126,7 @@ func (h *Handler) servePut(w http.ResponseWriter, r *http.Request, name string) 
 		if errors.Is(err, ErrNotGGUF) || errors.Is(err, ErrNotAdapter) {
 			status = http.StatusUnsupportedMediaType
 		}
-		writeError(w, status, err.Error())
+		writeError(w, status, clipMessage(err.Error()))
 		return
 	}
 	meta := Metadata{Name: name, Size: int64(len(data)), SHA256: sha256Hex(data), Architecture: info.Architecture,
