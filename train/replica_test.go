@@ -34,6 +34,10 @@ func TestReplicasMatchOneRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the gradient norm (before clipping) is the all-reduced gradient's: a
+	// sum off by a constant factor shows there, where AdamW's update hides it
+	var soloNorms []float64
+	solo.OnProgress = func(p Progress) { soloNorms = append(soloNorms, p.GradNorm) }
 	if err := solo.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -41,11 +45,13 @@ func TestReplicasMatchOneRun(t *testing.T) {
 		red := NewLocal[float32](count)
 		runs := make([]*Run[float32], count)
 		models := make([]*rowCounter, count)
+		norms := make([][]float64, count)
 		for i := range runs {
 			models[i] = &rowCounter{Model: loraModel(t, false)}
 			if runs[i], err = New[float32](models[i], toks, cfg); err != nil {
 				t.Fatal(err)
 			}
+			runs[i].OnProgress = func(p Progress) { norms[i] = append(norms[i], p.GradNorm) }
 			if err := runs[i].SetReplica(i, count, red.AllReduce(i)); err != nil {
 				t.Fatal(err)
 			}
@@ -77,6 +83,9 @@ func TestReplicasMatchOneRun(t *testing.T) {
 				}
 				if got[s] != runs[0].Losses()[s] {
 					t.Errorf("%d replicas: replica %d loss[%d] differs from replica 0", count, i, s)
+				}
+				if g, w := norms[i][s], soloNorms[s]; math.Abs(g-w) > 1e-5*w {
+					t.Errorf("%d replicas: replica %d gradient norm[%d] = %.7g, one run %.7g", count, i, s, g, w)
 				}
 			}
 			for k, p := range r.params {
