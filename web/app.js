@@ -11,13 +11,15 @@
 //   page/data.js         the training text and its counts
 //   page/samples.js      base vs adapted samples
 //   page/adapter.js      download and load adapters
+//   page/saved-adapters.js  every run's adapter kept in IndexedDB, listed
+//   page/model-url.js    models opened from a URL (../modelcache.js), kept in OPFS
 //   page/engine.js       the engine's start and memory line
 //   page/errors.js, page/controls.js  errors next to their control, enabled controls
 //   page/hooks.js        what the browser tests read (nothing else does)
 import { $ } from "./page/dom.js";
 import { state } from "./page/state.js";
-import { setStatus, showError } from "./page/errors.js";
-import { guarded, setControls } from "./page/controls.js";
+import { clearError, setStatus, showError } from "./page/errors.js";
+import { guarded, setControls, whileIdle } from "./page/controls.js";
 import { expose, mark } from "./page/hooks.js";
 import { setupWorkers } from "./page/settings.js";
 import { DEFAULT_TEXT, openDataFile, updateStats } from "./page/data.js";
@@ -26,6 +28,8 @@ import { startEngine, updateMemory } from "./page/engine.js";
 import { offerResume, setupChart, startTraining, stopTraining, togglePause } from "./page/training.js";
 import { generateSamples } from "./page/samples.js";
 import { downloadAdapter, loadAdapterBytes, openAdapterFile } from "./page/adapter.js";
+import { setupSavedAdapters } from "./page/saved-adapters.js";
+import { mountModelsUI } from "./page/model-url.js";
 
 // fileInput runs open(file) for the input's file, then clears it so the same file can be chosen again.
 function fileInput(id, open) {
@@ -106,6 +110,27 @@ async function mountStore() {
   }
 }
 
+// mountModels wires "Open a model from a URL" and the models kept in this
+// browser (models-ui.js) to the page's model.
+function mountModels() {
+  whileIdle("model-url-load");
+  mountModelsUI({
+    inspect: (prefix, size) => state.wt.inspect(prefix, size),
+    busy: () => state.busy || state.run !== null,
+    inUse: (key) => state.source.kind === "cached" && state.source.key === key,
+    onError: (e, control) => (e ? showError(e, control) : clearError()),
+    open: async (source) => {
+      // a model that only fits with QLoRA opens with QLoRA on
+      if (source.info?.needsQLoRA) $("qlora").checked = true;
+      try {
+        await useModel(source);
+      } finally {
+        setControls();
+      }
+    },
+  });
+}
+
 // engineFailed explains an engine that did not start: one of its files
 // (trainer.worker.js, wasm_exec.js, webtune.wasm) did not load.
 function engineFailed(e) {
@@ -137,6 +162,8 @@ async function main() {
   updateMemory();
   setInterval(updateMemory, 2000);
   await guarded(offerResume, "train");
+  mountModels();
+  await guarded(setupSavedAdapters, "download-adapter");
   mark("ready", true);
   mountStore();
 }

@@ -33,6 +33,57 @@ export interface Memory {
   wasmMemory: number;
 }
 
+/** What a GGUF header says about a model, before its weights are read (WebTune.inspect). */
+export interface HeaderInfo {
+  /** False when more of the file's start is needed: fetch needBytes and ask again. */
+  complete: boolean;
+  needBytes: number;
+  /** general.name, "" when absent. */
+  name: string;
+  architecture: string;
+  fileBytes: number;
+  /** Where the tensor data starts. */
+  headerBytes: number;
+  tensors: number;
+  params: number;
+  layers: number;
+  dim: number;
+  vocabSize: number;
+  contextLength: number;
+  /** Memory needed to load it with float32 weights, and with QLoRA (NF4 block weights). */
+  memoryBytes: number;
+  qloraMemoryBytes: number;
+  maxMemoryBytes: number;
+  maxFileBytes: number;
+  /** It loads (needsQLoRA: only with QLoRA); otherwise problem says why, in plain words. */
+  fits: boolean;
+  needsQLoRA: boolean;
+  problem: string;
+}
+
+export interface DownloadProgress {
+  received: number;
+  total: number;
+  bytesPerSec: number;
+  /** Seconds left at the current speed (Infinity before any byte). */
+  etaSec: number;
+  /** Retries after dropped connections so far. */
+  attempt: number;
+  /** True when the file changed on the server and the download started over. */
+  restarted: boolean;
+}
+
+export interface LoadURLOptions {
+  /** Default: QLoRA when the model only fits that way. */
+  qlora?: boolean;
+  name?: string;
+  signal?: AbortSignal;
+  onInfo?: (info: HeaderInfo) => void;
+  onProgress?: (p: DownloadProgress) => void;
+  /** false: download again even if a copy is kept. */
+  cache?: boolean;
+}
+
 export class WebTune {
   static default: WebTune | null;
   /** Starts a worker and a wasm instance. */
@@ -47,7 +98,14 @@ export class WebTune {
   /** Called when the wasm instance dies (out of memory); start a new one with WebTune.load. */
   set onExit(fn: (err: WebTuneError) => void);
   /** Loads a GGUF model (llama, qwen2 or qwen3 architecture), or the built-in model. Size and architecture are checked first. */
-  loadModel(source: Uint8Array | ArrayBuffer | "builtin", opts?: { qlora?: boolean; name?: string }): Promise<Model>;
+  loadModel(source: Uint8Array | ArrayBuffer | "builtin", opts?: { qlora?: boolean; name?: string; transfer?: boolean }): Promise<Model>;
+  /** Reads a GGUF header from the first bytes of a file of `size` bytes (see HeaderInfo). */
+  inspect(prefix: Uint8Array | ArrayBuffer, size: number): Promise<HeaderInfo>;
+  /**
+   * Opens a GGUF model from a URL: header first (Range requests; refused early if it cannot load),
+   * then a resumable download kept in the browser (OPFS) so the next call needs no network.
+   */
+  loadURL(url: string, opts?: LoadURLOptions): Promise<Model>;
   /** A small MLP ([in, hidden..., out]) whose Linear layers are NF4 + LoRA, trained with MSE. */
   sequential(opts: SequentialOptions): Promise<SequentialModel>;
   /** The built-in model's GGUF bytes (to use an adapter with llama.cpp). */

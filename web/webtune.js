@@ -161,9 +161,57 @@ export class WebTune {
    * @param {{qlora?: boolean, name?: string}} [opts]
    */
   async loadModel(source, opts = {}) {
+    const { transfer, ...rest } = opts;
     const src = source === "builtin" ? "builtin" : bytesOf(source, "the model");
-    const h = await this.conn.call(0, "loadModel", [src, opts]);
+    // transfer: hand the bytes' buffer to the worker instead of copying it
+    const moved = transfer && src !== "builtin" && src.byteOffset === 0 && src.byteLength === src.buffer.byteLength ? [src.buffer] : [];
+    const h = await this.conn.call(0, "loadModel", [src, rest], moved);
     return new Model(this.conn, h.handle);
+  }
+
+  /**
+   * inspect reads a GGUF header from the first bytes of a file of size
+   * bytes: {complete: false, needBytes} when more of the start is needed,
+   * else the model's architecture, parameters, memory needed and whether it
+   * fits (fits, needsQLoRA, problem). A file that is not GGUF or a model
+   * that cannot be loaded rejects as loadModel would.
+   * @param {Uint8Array|ArrayBuffer} prefix
+   * @param {number} size
+   */
+  inspect(prefix, size) {
+    return this.conn.call(0, "inspect", [bytesOf(prefix, "the file's first bytes"), size]);
+  }
+
+  /**
+   * loadURL opens a GGUF model from a URL (a Hugging Face …/resolve/main/….gguf
+   * link or any server that sends CORS headers). The header is read first
+   * (HTTP Range; opts.onInfo receives inspect's answer and a model that
+   * cannot load is refused before the download), then the file is
+   * downloaded with resume after dropped connections (opts.onProgress:
+   * {received, total, bytesPerSec, etaSec, attempt}) and kept in the
+   * browser (OPFS), so the next loadURL of the same URL needs no network.
+   * @param {string} url
+   * @param {{qlora?: boolean, name?: string, signal?: AbortSignal, onInfo?: Function, onProgress?: Function, cache?: boolean}} [opts]
+   */
+  async loadURL(url, opts = {}) {
+    const mc = await import("./modelcache.js");
+    const href = mc.checkURL(url, globalThis.location?.href);
+    let entry = opts.cache === false ? null : await mc.findCached(href);
+    let blob;
+    if (entry) {
+      blob = await mc.cachedFile(entry.key);
+      opts.onInfo?.(entry.info);
+    } else {
+      const probe = await mc.probeHeader(href, (p, s) => this.inspect(p, s), { signal: opts.signal });
+      opts.onInfo?.(probe.info);
+      if (!probe.info.fits) {
+        throw new WebTuneError({ message: `This model is too large for the browser. ${probe.info.problem}`, code: "too-large" });
+      }
+      entry = await mc.download(probe, { onProgress: opts.onProgress, signal: opts.signal });
+      blob = entry.blob;
+    }
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    return this.loadModel(bytes, { qlora: opts.qlora ?? !!entry.info?.needsQLoRA, name: opts.name ?? entry.name, transfer: true });
   }
 
   /** sequential builds a small MLP trained through QLoRA with MSE. */

@@ -38,6 +38,22 @@ func main() {
 	api := object(map[string]func([]js.Value) (any, error){
 		"loadModel":  loadModel,
 		"sequential": sequential,
+		// inspect(prefix: Uint8Array, size) reads a GGUF header from the
+		// first bytes of a file of size bytes (core.InspectHeader).
+		"inspect": func(a []js.Value) (any, error) {
+			b, err := bytesArg(arg(a, 0), "the file's first bytes")
+			if err != nil {
+				return nil, err
+			}
+			if s := arg(a, 1); s.Type() != js.TypeNumber || s.Float() < 0 || s.Float() > 1<<53 {
+				return nil, errors.New("webtune: inspect needs the file's size in bytes")
+			}
+			in, err := core.InspectHeader(b, int64(arg(a, 1).Float()))
+			if err != nil {
+				return nil, err
+			}
+			return toJS(in), nil
+		},
 		"memory": func(a []js.Value) (any, error) {
 			if o := arg(a, 0); o.Type() == js.TypeObject && o.Get("gc").Truthy() {
 				runtime.GC()

@@ -3,6 +3,8 @@
 // model comes from:
 //   {kind: "builtin", name}          the built-in model
 //   {kind: "file", name, bytes}      a .gguf the user opened (bytes: Uint8Array)
+//   {kind: "cached", name, key, url} a model opened from a URL, kept in OPFS
+//                                    (modelcache.js): read again for each load
 // Other kinds (a model fetched from a URL, a cached one) load the same way
 // as "file": any source with bytes. useModel(source) is the entry point;
 // onModelChange(fn) tells other parts of the page when the model changes.
@@ -12,6 +14,7 @@ import { setControls } from "./controls.js";
 import { renderTargets } from "./settings.js";
 import { updateStats } from "./data.js";
 import { updateMemory } from "./engine.js";
+import { cachedFile } from "../modelcache.js";
 
 /** MAX_MODEL_BYTES is the largest model file the page opens. */
 export const MAX_MODEL_BYTES = 1536 * 1024 * 1024;
@@ -24,8 +27,19 @@ export function onModelChange(fn) {
 }
 
 /** loadModelFrom loads a fresh copy of source's model into the engine (not made current). */
-export function loadModelFrom(source, qlora) {
+export async function loadModelFrom(source, qlora) {
+  if (source.kind === "cached") {
+    // read from OPFS for this load only and handed to the worker without a copy
+    const bytes = new Uint8Array(await (await cachedFile(source.key)).arrayBuffer());
+    return state.wt.loadModel(bytes, { qlora, name: source.name, transfer: true });
+  }
   return state.wt.loadModel(source.kind === "builtin" ? "builtin" : source.bytes, { qlora, name: source.name });
+}
+
+/** sourceBytes returns the GGUF bytes of a source that is not the built-in model. */
+export async function sourceBytes(source) {
+  if (source.kind === "cached") return new Uint8Array(await (await cachedFile(source.key)).arrayBuffer());
+  return source.bytes;
 }
 
 /** setModel makes model (loaded from source) the page's model and shows it. */
@@ -84,6 +98,6 @@ export async function openModelFile(file) {
 /** downloadModel offers the loaded base model's GGUF (to use an adapter with llama.cpp). */
 export async function downloadModel() {
   const builtin = state.source.kind === "builtin";
-  const bytes = builtin ? await state.wt.builtinModel() : state.source.bytes;
+  const bytes = builtin ? await state.wt.builtinModel() : await sourceBytes(state.source);
   saveBytes(bytes, builtin ? `${state.info.name}.gguf` : state.source.name);
 }

@@ -10,7 +10,7 @@
 const NAME = "webtune";
 
 /** STORES are the object stores, each with the version that added it. */
-const STORES = [{ name: "checkpoints", version: 1 }];
+const STORES = [{ name: "checkpoints", version: 1 }, { name: "adapters", version: 2 }];
 
 const VERSION = Math.max(...STORES.map((s) => s.version));
 

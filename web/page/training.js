@@ -13,6 +13,8 @@ import { loadModelFrom, renderInfo, setModel } from "./model.js";
 import { memoryAge, startEngine, stopEngine, updateMemory } from "./engine.js";
 import { generateSamples } from "./samples.js";
 import { CHECKPOINT_EVERY, forgetRun, saveCheckpoint, saved, saveModelBytes, savedModel, savedRun } from "./checkpoints.js";
+import { keepRunAdapter } from "./saved-adapters.js";
+import { cachedFile } from "../modelcache.js";
 
 let chart = null;
 
@@ -66,10 +68,14 @@ function attachRun(run) {
       }
       await saveCheckpoint(h ? { step: h.step, steps: h.steps } : last);
     } else {
+      // stopped on purpose: nothing to offer after a reload (the adapter is
+      // kept below); forgotten before the page says it stopped
+      await forgetRun();
       setStatus("idle");
       $("progress-text").textContent = `Stopped at step ${last?.step ?? 0}. The adapter keeps what was learned; Train starts a new run.`;
-      await saveCheckpoint(last);
     }
+    // every run that learned something keeps its adapter, whatever ended it
+    await keepRunAdapter(run, res).catch((e) => showError(`Could not keep the adapter in this browser: ${e.message || e}`, "download-adapter"));
     state.info = await state.model.info();
     renderInfo();
     setControls();
@@ -106,7 +112,11 @@ export async function startTraining() {
     $("progress-text").textContent = "Starting…";
     const run = await m.train({ text, steps: s.steps, lr: s.lr, batch: s.batch, seqLen: s.seqLen, onProgress });
     $("progress").max = run.config.steps;
+    // this is now the newest run: an older one's offer goes, and a reload
+    // before the first periodic checkpoint offers this run, not the older
+    $("resume-offer").hidden = true;
     attachRun(run);
+    saveCheckpoint({ step: 0, steps: run.config.steps });
   } finally {
     state.busy = false;
   }
@@ -140,10 +150,15 @@ export async function offerResume() {
   const rec = await savedRun();
   if (!rec) return;
   const when = new Date(rec.savedAt).toLocaleString();
+  const next = rec.step + 1;
   $("resume-text").textContent =
     `A training run on ${rec.source?.name ?? "a model"} was interrupted at step ${rec.step} of ${rec.steps} (saved ${when}). ` +
-    "Resume it where it stopped, or discard it.";
+    `Resume continues from step ${next}; or discard it.`;
+  $("resume-run").textContent = `Resume from step ${next}`;
   $("resume-offer").hidden = false;
+  // where the user looks: next to the Train controls, scrolled into view
+  $("resume-offer").scrollIntoView({ block: "center" });
+  $("resume-run").focus({ preventScroll: true });
   $("resume-run").onclick = () => guarded(() => resumeFrom(rec), "train");
   $("discard-run").onclick = () => guarded(async () => {
     await forgetRun();
@@ -158,7 +173,10 @@ async function resumeFrom(rec) {
   try {
     $("qlora").checked = !!rec.qlora;
     let source = rec.source;
-    if (source.kind !== "builtin") {
+    if (source.kind === "cached") {
+      // the model from a URL is still kept in OPFS (or says plainly that it is gone)
+      await cachedFile(source.key);
+    } else if (source.kind !== "builtin") {
       source = await savedModel();
       if (!source?.bytes) throw new Error(`The model file ${rec.source.name} is no longer stored in this browser; open it again and train anew.`);
     }
