@@ -166,9 +166,6 @@ type Info struct {
 	ChatTemplate bool `js:"chatTemplate" json:"chatTemplate"`
 }
 
-// targetKinds are the layer kinds of a llama block, in model order.
-var targetKinds = []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
-
 // Info returns the model's description.
 func (m *Model) Info() Info {
 	m.mu.Lock()
@@ -177,7 +174,7 @@ func (m *Model) Info() Info {
 	in := Info{Name: m.name, Architecture: m.m.Architecture(), VocabSize: c.VocabSize, Dim: c.Dim, Layers: c.Layers,
 		Heads: c.Heads, KVHeads: c.KVHeads, FFN: c.FFN, ContextLength: c.ContextLength, TiedOutput: c.TiedOutput,
 		Params: c.ParamCount(), FileBytes: m.fileBytes, QLoRA: m.qlora, LoRA: m.lora,
-		Targets: append([]string(nil), targetKinds...), ChatTemplate: m.chatTemplate != ""}
+		Targets: lora.BlockTargets(), ChatTemplate: m.chatTemplate != ""}
 	if !c.TiedOutput {
 		in.Targets = append(in.Targets, "output")
 	}
