@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test ./nf4 -run='^$$' -fuzz=FuzzQuantize -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzTokenizer -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzNew -fuzztime=$(FUZZTIME) -timeout=0
+	$(GO) test ./tokenizer -run='^$$' -fuzz=FuzzEncodeSpecial -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./train -run='^$$' -fuzz=FuzzRestore -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./wasm/bridge/core -run='^$$' -fuzz=FuzzParseCheckpoint -fuzztime=$(FUZZTIME) -timeout=0
 	$(GO) test ./data -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) -timeout=0

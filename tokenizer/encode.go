@@ -61,15 +61,17 @@ func (t *Tokenizer) Tokenize(text string, addSpecial, parseSpecial bool) []int {
 	return out
 }
 
-// partition cuts text at occurrences of special tokens, longest tokens first
-// (llama.cpp tokenizer_st_partition; the lstrip/rstrip attributes that
-// llama.cpp sets for a few named models are not implemented).
+// partition cuts text at occurrences of special tokens, longest tokens first,
+// each token cutting the raw pieces the longer ones left (llama.cpp
+// tokenizer_st_partition). Only the tokens that occur in text are tried, so
+// a vocabulary with thousands of special tokens costs one pass over text
+// plus one per token present. (The lstrip/rstrip attributes that llama.cpp
+// sets for a few models by name — jina-v2, phi-3, nomic-bert-moe — are not
+// implemented.)
 func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 	frags := []fragment{{token: -1, off: 0, n: len(text)}}
-	for _, id := range t.special {
-		if !parseSpecial && t.attrs[id]&(attrControl|attrUnknown) != 0 {
-			continue
-		}
+	for _, k := range t.specialsIn(text, parseSpecial) {
+		id := t.special[k]
 		tok := t.v.Tokens[id]
 		var next []fragment
 		changed := false

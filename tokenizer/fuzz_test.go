@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -116,9 +118,25 @@ func fuzzNewBody(data []byte, text string) {
 			v.UNK = 0
 			v.AddSpacePrefix = true
 		}
+		if mode&0x10 != 0 {
+			v.Special = map[string]int{RoleEOT: len(parts) - 1, RoleFIMPad: int(mode) % len(parts)}
+		}
 		tok, err := New(v)
 		if err != nil {
 			return
+		}
+		for _, parse := range []bool{false, true} {
+			if text == "" {
+				break // Tokenize does not partition empty text
+			}
+			if a, b := tok.partition(text, parse), tok.naivePartition(text, parse); !reflect.DeepEqual(a, b) {
+				panic(fmt.Sprintf("partition(%q, %v) = %v, llama.cpp's %v", text, parse, a, b))
+			}
+		}
+		for _, id := range tok.EOG() {
+			if !tok.IsEOG(id) || id < 0 || id >= tok.VocabSize() {
+				panic(fmt.Sprintf("EOG id %d", id))
+			}
 		}
 		ids := tok.Tokenize(text, true, mode&0x20 != 0)
 		_ = tok.Decode(ids)

@@ -95,6 +95,9 @@ func VocabFromGGUF(f *gguf.File) (Vocab, error) {
 			*s.id = int(x)
 		}
 	}
+	if err := readRoles(f, &v, n); err != nil {
+		return v, err
+	}
 	for _, s := range []struct {
 		key string
 		b   *bool
@@ -108,6 +111,36 @@ func VocabFromGGUF(f *gguf.File) (Vocab, error) {
 		}
 	}
 	return v, nil
+}
+
+// readRoles reads tokenizer.ggml.<role>_token_id for every role (the
+// deprecated FIM keys last, so they win), ignoring ids out of range as
+// llama.cpp does.
+func readRoles(f *gguf.File, v *Vocab, n int) error {
+	read := func(role, key string) error {
+		x, err := optional(f.GetUint32(key))
+		if err != nil {
+			return err
+		}
+		if _, present := f.Value(key); present && int64(x) < int64(n) {
+			if v.Special == nil {
+				v.Special = map[string]int{}
+			}
+			v.Special[role] = int(x)
+		}
+		return nil
+	}
+	for _, r := range roles {
+		if err := read(r.name, r.key); err != nil {
+			return err
+		}
+	}
+	for _, r := range deprecatedRoleKeys {
+		if err := read(r.name, r.key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // optional turns a missing key into the zero value; other errors are wrapped.
@@ -178,6 +211,11 @@ func (t *Tokenizer) GGUFKVs() []gguf.KV {
 	}{{KeyBOS, v.BOS}, {KeyEOS, v.EOS}, {KeyUNK, v.UNK}, {KeyPAD, v.PAD}} {
 		if s.id >= 0 {
 			kvs = append(kvs, gguf.KV{Key: s.key, Value: gguf.Uint32(uint32(s.id))})
+		}
+	}
+	for _, r := range roles {
+		if id, ok := v.Special[r.name]; ok {
+			kvs = append(kvs, gguf.KV{Key: r.key, Value: gguf.Uint32(uint32(id))})
 		}
 	}
 	kvs = append(kvs,

@@ -129,10 +129,66 @@ func TestFromGGUFErrors(t *testing.T) {
 		{"short types", []gguf.KV{model, {Key: KeyTokens, Value: tokens}, {Key: KeyTokenType, Value: gguf.Int32s(make([]int32, 3))}}, ErrInvalid},
 		{"tokens not strings", []gguf.KV{model, {Key: KeyTokens, Value: gguf.Int32s([]int32{1})}}, gguf.ErrType},
 		{"duplicate tokens", []gguf.KV{model, {Key: KeyTokens, Value: gguf.Strings([]string{"a", "a"})}}, ErrInvalid},
+		{"eot as INT32", []gguf.KV{model, {Key: KeyTokens, Value: tokens}, {Key: "tokenizer.ggml.eot_token_id", Value: gguf.Int32(2)}}, gguf.ErrType},
+		{"unknown pre-tokenizer", []gguf.KV{{Key: KeyModel, Value: gguf.String("gpt2")}, {Key: KeyPre, Value: gguf.String("qwen9")},
+			{Key: KeyTokens, Value: tokens}, {Key: KeyMerges, Value: gguf.Strings(nil)}}, ErrUnsupported},
 	} {
 		_, err := FromGGUF(openKVs(t, tc.kvs))
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: error %v, want %v", tc.name, err, tc.want)
 		}
 	}
+}
+
+// TestFromGGUFRoles: tokenizer.ggml.<role>_token_id keys are read (the
+// deprecated FIM keys winning, ids out of range ignored, as llama.cpp does),
+// written back by GGUFKVs, and a role set by key is what EOT and the
+// end-of-generation set use.
+func TestFromGGUFRoles(t *testing.T) {
+	v := ByteVocab()
+	v.Tokens = append(v.Tokens, "<|eot_id|>", "<|im_end|>", "<|fim_prefix|>")
+	v.Scores = append(v.Scores, 0, 0, 0)
+	v.Types = append(v.Types, TypeNormal, TypeNormal, TypeNormal)
+	n := len(v.Tokens)
+	kvs := append(mustNewT(t, v).GGUFKVs(),
+		gguf.KV{Key: "tokenizer.ggml.eot_token_id", Value: gguf.Uint32(uint32(n - 2))},
+		gguf.KV{Key: "tokenizer.ggml.fim_pre_token_id", Value: gguf.Uint32(5)},
+		gguf.KV{Key: "tokenizer.ggml.prefix_token_id", Value: gguf.Uint32(6)},
+		gguf.KV{Key: "tokenizer.ggml.eom_token_id", Value: gguf.Uint32(uint32(n))}, // out of range: ignored
+	)
+	tok, err := FromGGUF(openKVs(t, kvs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{RoleEOT: n - 2, RoleFIMPre: 6}
+	if got := tok.Vocab().Special; !reflect.DeepEqual(got, want) {
+		t.Errorf("Special = %v, want %v", got, want)
+	}
+	// "<|eot_id|>" is not EOT (the key chose "<|im_end|>") but still ends generation by its text.
+	if tok.EOT() != n-2 || tok.EOM() != -1 || tok.SpecialID(RoleFIMPre) != 6 {
+		t.Errorf("EOT %d EOM %d fim_pre %d", tok.EOT(), tok.EOM(), tok.SpecialID(RoleFIMPre))
+	}
+	if got := tok.EOG(); !reflect.DeepEqual(got, []int{2, n - 3, n - 2}) {
+		t.Errorf("EOG = %v", got)
+	}
+	// "<|fim_prefix|>" is not forced to control: the key took the role.
+	if tok.IsControl(n-1) || !tok.IsControl(n-2) || !tok.IsControl(n-3) {
+		t.Error("control attributes")
+	}
+	back, err := FromGGUF(openKVs(t, tok.GGUFKVs()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Vocab(), tok.Vocab()) || !reflect.DeepEqual(back.EOG(), tok.EOG()) {
+		t.Error("roles changed in the GGUF round trip")
+	}
+}
+
+func mustNewT(t *testing.T, v Vocab) *Tokenizer {
+	t.Helper()
+	tok, err := New(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -161,9 +161,12 @@ func toLower(r rune) rune {
 }
 
 // byteChars is GPT-2's bytes_to_unicode: printable Latin-1 bytes map to
-// themselves, the other 68 bytes to U+0100.. in byte order.
-var byteChars, charBytes = func() (enc [256]string, dec map[rune]byte) {
-	dec = make(map[rune]byte, 256)
+// themselves, the other 68 bytes to U+0100.. in byte order. charBytes is the
+// inverse, indexed by code point (-1 for code points that stand for no byte).
+var byteChars, charBytes = func() (enc [256]string, dec [256 + 68]int16) {
+	for i := range dec {
+		dec[i] = -1
+	}
 	n := 0
 	for b := 0; b < 256; b++ {
 		r := rune(b)
@@ -172,10 +175,18 @@ var byteChars, charBytes = func() (enc [256]string, dec map[rune]byte) {
 			n++
 		}
 		enc[b] = string(r)
-		dec[r] = byte(b)
+		dec[r] = int16(b)
 	}
 	return enc, dec
 }()
+
+// charByte returns the byte that code point r stands for in byte-level BPE.
+func charByte(r rune) (byte, bool) {
+	if r >= 0 && int(r) < len(charBytes) && charBytes[r] >= 0 {
+		return byte(charBytes[r]), true
+	}
+	return 0, false
+}
 
 // ByteChar returns the GPT-2 byte-level character that stands for byte b in a
 // "gpt2" vocabulary (e.g. 'Ġ' for the space).

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -50,6 +51,11 @@ type Vocab struct {
 
 	BOS, EOS, UNK, PAD int // special token ids, -1 when absent
 
+	// Special holds the optional special tokens by role (RoleEOT, RoleEOM,
+	// RoleFIMPad, ...), as tokenizer.ggml.<role>_token_id. A role absent here
+	// is found by its token text at load, as llama.cpp does.
+	Special map[string]int
+
 	AddBOS         bool // Encode(text, true) starts with BOS
 	AddEOS         bool // Encode(text, true) ends with EOS
 	AddSpacePrefix bool // SPM: a space is put before the text (llama.cpp default true for "llama")
@@ -75,15 +81,19 @@ type pair struct{ left, right string }
 // Tokenizer encodes text to token ids and back exactly as llama.cpp does for
 // the same vocabulary. It is immutable and safe for concurrent use.
 type Tokenizer struct {
-	v       Vocab
-	model   int
-	pre     preInfo
-	ids     map[string]int // token text -> id
-	attrs   []uint8        // [n] attributes
-	ranks   map[pair]int   // gpt2 merges -> rank
-	special []int          // control, user-defined and unknown ids, longest text first
-	byteTok [256]int       // SPM: id of <0xXX> (or the raw byte), -1 if none
-	pieces  []string       // [n] decoded text of each token, special tokens rendered
+	v         Vocab
+	model     int
+	pre       preInfo
+	ids       map[string]int // token text -> id
+	attrs     []uint8        // [n] attributes
+	ranks     map[pair]int   // gpt2 merges -> rank
+	special   []int          // control, user-defined and unknown ids, longest text first
+	byText    []int32        // positions in special, sorted by token text
+	firstByte [256][2]int32  // range of byText whose texts start with each byte
+	roles     map[string]int // every role's id, -1 when none (see resolveSpecial)
+	eog       []int          // end-of-generation ids, ascending
+	byteTok   [256]int       // SPM: id of <0xXX> (or the raw byte), -1 if none
+	pieces    []string       // [n] decoded text of each token, special tokens rendered
 }
 
 // New validates v and builds a tokenizer. v is copied.
@@ -91,6 +101,7 @@ func New(v Vocab) (*Tokenizer, error) {
 	v.Scores = slices.Clone(v.Scores)
 	v.Types = slices.Clone(v.Types)
 	v.Merges = slices.Clone(v.Merges)
+	v.Special = maps.Clone(v.Special)
 	t := &Tokenizer{v: v}
 	if err := t.init(); err != nil {
 		return nil, err
@@ -135,6 +146,14 @@ func (t *Tokenizer) init() error {
 			return invalid("%s token id %d out of range [-1, %d)", name, id, n)
 		}
 	}
+	for role, id := range v.Special {
+		if !knownRole(role) {
+			return invalid("unknown special token role %q", role)
+		}
+		if id < 0 || id >= n {
+			return invalid("%s token id %d out of range [0, %d)", role, id, n)
+		}
+	}
 	if v.AddBOS && v.BOS < 0 {
 		return invalid("add_bos without a bos token")
 	}
@@ -149,6 +168,7 @@ func (t *Tokenizer) init() error {
 			return err
 		}
 	}
+	t.resolveSpecial()
 	t.initSpecial()
 	t.initPieces()
 	return nil
@@ -181,7 +201,6 @@ func (t *Tokenizer) initTokens() error {
 		}
 	}
 	v.Tokens = tokens
-	t.fixAttrs()
 	for b := range t.byteTok {
 		t.byteTok[b] = -1
 		if id, ok := t.ids[fmt.Sprintf("<0x%02X>", b)]; ok {
@@ -211,50 +230,6 @@ func typeAttr(typ int32) uint8 {
 	return 0
 }
 
-// eogTexts are token texts llama.cpp treats as end-of-generation and forces
-// to be control tokens whatever their stored type.
-var eogTexts = map[string]bool{
-	"<|eot_id|>": true, "<|im_end|>": true, "<|end|>": true, "<|return|>": true, "<|call|>": true,
-	"<|flush|>": true, "<|calls|>": true, "<end_of_turn>": true, "<|endoftext|>": true, "</s>": true,
-	"<|eom_id|>": true, "<EOT>": true, "_<EOT>": true, "[EOT]": true, "[EOS]": true,
-	"<|end_of_text|>": true, "<end_of_utterance>": true, "<eos>": true, "<turn|>": true,
-	"<|tool_response>": true, "<｜end▁of▁sentence｜>": true, "[e~[": true,
-	// FIM tokens that end generation
-	"<|fim_pad|>": true, "<fim-pad>": true, "<fim_pad>": true, "<PAD>": true, "[PAD]": true,
-	"<|fim_repo|>": true, "<|repo_name|>": true, "<fim-repo>": true, "<REPO>": true, "<reponame>": true,
-	"<|file_sep|>": true,
-}
-
-// fimTexts are FIM prefix/suffix/middle tokens, forced to control but not EOG.
-var fimTexts = map[string]bool{
-	"<|fim_prefix|>": true, "<fim-prefix>": true, "<fim_prefix>": true, "<｜fim▁begin｜>": true,
-	"<PRE>": true, "▁<PRE>": true, "<|code_prefix|>": true, "<|prefix|>": true,
-	"<|fim_suffix|>": true, "<fim-suffix>": true, "<fim_suffix>": true, "<｜fim▁hole｜>": true,
-	"<SUF>": true, "▁<SUF>": true, "<|code_suffix|>": true, "<|suffix|>": true,
-	"<|fim_middle|>": true, "<fim-middle>": true, "<fim_middle>": true, "<｜fim▁end｜>": true,
-	"<MID>": true, "▁<MID>": true, "<|code_middle|>": true, "<|middle|>": true,
-}
-
-// fixAttrs applies llama.cpp's load-time attribute overrides that depend only on
-// token texts (llama-vocab.cpp impl::load): EOG/FIM-looking tokens become control,
-// control tokens named "unused" are unused, a few gpt-oss tokens are user-defined.
-func (t *Tokenizer) fixAttrs() {
-	for i, s := range t.v.Tokens {
-		a := t.attrs[i]
-		if eogTexts[s] || fimTexts[s] {
-			a |= attrControl
-		}
-		if a&attrControl != 0 && strings.Contains(s, "unused") {
-			a |= attrUnused
-		}
-		switch s {
-		case "<|channel|>", "<|message|>", "<|start|>", "<|constrain|>":
-			a = attrUserDefined
-		}
-		t.attrs[i] = a
-	}
-}
-
 func (t *Tokenizer) initMerges() error {
 	t.ranks = make(map[pair]int, len(t.v.Merges))
 	for i, m := range t.v.Merges {
@@ -273,18 +248,6 @@ func (t *Tokenizer) initMerges() error {
 		}
 	}
 	return nil
-}
-
-// initSpecial lists the tokens llama.cpp matches in raw text before tokenizing.
-func (t *Tokenizer) initSpecial() {
-	for id, a := range t.attrs {
-		if a&(attrControl|attrUserDefined|attrUnknown) != 0 {
-			t.special = append(t.special, id)
-		}
-	}
-	sort.SliceStable(t.special, func(i, j int) bool {
-		return len(t.v.Tokens[t.special[i]]) > len(t.v.Tokens[t.special[j]])
-	})
 }
 
 // initPieces caches each token's text as llama_token_to_piece(special = true).
@@ -326,9 +289,11 @@ func byteOfToken(s string) byte {
 
 // byteDecode maps a byte-level BPE token text back to bytes (llama_decode_text).
 func byteDecode(s string) string {
-	var b []byte
-	for _, r := range decodeCpts(s) {
-		if c, ok := charBytes[r]; ok {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		r, n := decodeCpt(s, i)
+		i += n
+		if c, ok := charByte(r); ok {
 			b = append(b, c)
 			continue
 		}
@@ -350,6 +315,7 @@ func (t *Tokenizer) Vocab() Vocab {
 	v.Scores = slices.Clone(v.Scores)
 	v.Types = slices.Clone(v.Types)
 	v.Merges = slices.Clone(v.Merges)
+	v.Special = maps.Clone(v.Special)
 	return v
 }
 
@@ -382,15 +348,14 @@ func (t *Tokenizer) TokenID(s string) (int, bool) {
 	return id, ok
 }
 
-// IsEOG reports whether generation should stop at id: the EOS token or a
-// token llama.cpp treats as end-of-generation by its text ("<|eot_id|>",
-// "<|im_end|>", "</s>", ...). (llama.cpp's gpt-oss/gemma4 special cases
-// that take "<|end|>" or "</s>" off the list are not reproduced.)
-func (t *Tokenizer) IsEOG(id int) bool {
-	if id < 0 || id >= len(t.v.Tokens) {
-		return false
+// Attr returns the llama.cpp attributes of token id as resolved at load
+// (llama_token_get_attr's bits: unknown 1, unused 2, normal 4, control 8,
+// user-defined 16, byte 32), or 0 for an id out of range.
+func (t *Tokenizer) Attr(id int) int {
+	if id < 0 || id >= len(t.attrs) {
+		return 0
 	}
-	return id == t.v.EOS || eogTexts[t.v.Tokens[id]]
+	return int(t.attrs[id])
 }
 
 // IsControl reports whether id is a control token (BOS, EOS, ...), which

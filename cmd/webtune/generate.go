@@ -166,8 +166,8 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	opt := llama.SampleOptions{MaxTokens: *maxTokens, Temperature: *temp, TopK: *topK, TopP: *topP, Seed: *seed}
-	if lm.Tok != nil && lm.Tok.EOS() >= 0 {
-		opt.Stop = []int{lm.Tok.EOS()}
+	if lm.Tok != nil {
+		opt.Stop = lm.Tok.EOG() // EOS, end-of-turn and the other tokens llama.cpp stops at
 	}
 	if *chatMode {
 		if ids, err = chatPrompt(lm, *chatTemplate, *system, *prompt); err != nil {

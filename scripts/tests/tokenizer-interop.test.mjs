@@ -24,11 +24,24 @@ test("tokenizer ids and decoded text equal llama.cpp's", async (t) => {
   let compared = 0;
   for (const mc of cases) {
     await t.test(mc.name, async () => {
-      const model = await llama.loadModel({ modelPath: path.join(dir, mc.file) });
+      const model = await llama.loadModel({ modelPath: path.join(dir, mc.file), vocabOnly: mc.vocabOnly });
       try {
         // node-llama-cpp reports BOS/EOS only when they are control tokens.
         assert.equal(model.tokens.bos, mc.bosControl ? mc.bos : null, "BOS id");
         assert.equal(model.tokens.eos, mc.eosControl ? mc.eos : null, "EOS id");
+        if (!mc.eotAmbiguous) assert.equal(model.tokens.eot, mc.eot === -1 ? null : mc.eot, "EOT id");
+        // Every token's attributes (control, user-defined, unused, ...) after
+        // llama.cpp's load-time rules, and the end-of-generation set.
+        const eog = new Set(mc.eog);
+        const attrDiffs = [];
+        const eogDiffs = [];
+        for (let id = 0; id < mc.nVocab; id++) {
+          const attr = model.getTokenAttributes(id)._attributes;
+          if (attr !== mc.attrs[id]) attrDiffs.push(`${id} ${JSON.stringify(model.detokenize([id], true))}: llama.cpp ${attr}, ours ${mc.attrs[id]}`);
+          if (model.isEogToken(id) !== eog.has(id)) eogDiffs.push(`${id} ${JSON.stringify(model.detokenize([id], true))}: llama.cpp ${model.isEogToken(id)}`);
+        }
+        assert.equal(attrDiffs.length, 0, `token attributes differ:\n${attrDiffs.slice(0, 12).join("\n")}`);
+        assert.equal(eogDiffs.length, 0, `end-of-generation set differs:\n${eogDiffs.slice(0, 12).join("\n")}`);
         const failures = [];
         for (const tc of mc.texts) {
           const check = (what, got, want) => {

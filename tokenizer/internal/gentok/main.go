@@ -15,10 +15,12 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/tokenizer"
+	"github.com/webtune/webtune/tokenizer/internal/testvocab"
 )
 
 type textCase struct {
@@ -35,17 +37,25 @@ type textCase struct {
 }
 
 type modelCase struct {
-	Name   string     `json:"name"`
-	File   string     `json:"file"`
-	Model  string     `json:"model"`
-	Pre    string     `json:"pre"`
-	NVocab int        `json:"nVocab"`
-	BOS    int        `json:"bos"`
-	BOSCtl bool       `json:"bosControl"` // node-llama-cpp reports BOS/EOS only when they are control tokens
-	EOSCtl bool       `json:"eosControl"`
-	EOS    int        `json:"eos"`
-	AddBOS bool       `json:"addBOS"`
-	Texts  []textCase `json:"texts"`
+	Name   string `json:"name"`
+	File   string `json:"file"`
+	Model  string `json:"model"`
+	Pre    string `json:"pre"`
+	NVocab int    `json:"nVocab"`
+	BOS    int    `json:"bos"`
+	BOSCtl bool   `json:"bosControl"` // node-llama-cpp reports BOS/EOS only when they are control tokens
+	EOSCtl bool   `json:"eosControl"`
+	EOS    int    `json:"eos"`
+	AddBOS bool   `json:"addBOS"`
+	// VocabOnly: the file has no tensors; llama.cpp loads it with vocabOnly.
+	VocabOnly bool `json:"vocabOnly"`
+	EOT       int  `json:"eot"` // EOT() (-1 for none)
+	// EOTAmbiguous: several texts could be EOT; llama.cpp then keeps the first
+	// in its hash map's order (platform-dependent), so EOT is not compared.
+	EOTAmbiguous bool       `json:"eotAmbiguous"`
+	EOG          []int      `json:"eog"`   // EOG(): the end-of-generation set
+	Attrs        []int      `json:"attrs"` // Attr(id) for every id
+	Texts        []textCase `json:"texts"`
 }
 
 func main() {
@@ -75,12 +85,25 @@ func run(dir string) error {
 			return fmt.Errorf("%s: %w", nv.name, err)
 		}
 		file := nv.name + ".gguf"
-		if err := writeModel(filepath.Join(dir, file), tok); err != nil {
+		if err := writeModel(filepath.Join(dir, file), tok, nv.vocabOnly); err != nil {
 			return fmt.Errorf("%s: %w", nv.name, err)
 		}
 		mc := modelCase{Name: nv.name, File: file, Model: nv.v.Model, Pre: nv.v.Pre, NVocab: tok.VocabSize(),
 			BOS: tok.BOS(), EOS: tok.EOS(), AddBOS: tok.AddBOS(),
-			BOSCtl: tok.IsControl(tok.BOS()), EOSCtl: tok.IsControl(tok.EOS())}
+			BOSCtl: tok.IsControl(tok.BOS()), EOSCtl: tok.IsControl(tok.EOS()),
+			VocabOnly: nv.vocabOnly, EOT: tok.EOT(), EOG: nonNil(tok.EOG())}
+		if _, set := nv.v.Special[tokenizer.RoleEOT]; !set {
+			n := 0
+			for _, s := range tokenizer.RoleTexts(tokenizer.RoleEOT) {
+				if _, ok := tok.TokenID(s); ok {
+					n++
+				}
+			}
+			mc.EOTAmbiguous = n > 1
+		}
+		for id := range tok.VocabSize() {
+			mc.Attrs = append(mc.Attrs, tok.Attr(id))
+		}
 		for _, s := range texts {
 			ids := tok.Encode(s, false)
 			parse := tok.Tokenize(s, false, true)
@@ -118,34 +141,35 @@ func nonNil(x []int) []int {
 func trainText() string { return corpus + strings.Join(fixedTexts, "\n") }
 
 type namedVocab struct {
-	name string
-	v    tokenizer.Vocab
+	name      string
+	v         tokenizer.Vocab
+	vocabOnly bool // write no tensors (the real-size vocabularies)
 }
 
 func testVocabs() ([]namedVocab, error) {
 	var out []namedVocab
-	out = append(out, namedVocab{"spm-bytes", tokenizer.ByteVocab()})
+	out = append(out, namedVocab{name: "spm-bytes", v: tokenizer.ByteVocab()})
 	spm, err := tokenizer.TrainSPM(trainText(), tokenizer.SPMOptions{Pieces: 600, MinFrequency: 1})
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, namedVocab{"spm", spm})
+	out = append(out, namedVocab{name: "spm", v: spm})
 	// Equal scores: llama.cpp then merges leftmost first.
 	ties := spm
 	ties.Scores = make([]float32, len(spm.Scores))
 	for i := range ties.Scores {
 		ties.Scores[i] = float32(-(i / 40))
 	}
-	out = append(out, namedVocab{"spm-ties", ties})
+	out = append(out, namedVocab{name: "spm-ties", v: ties})
 	// A user-defined token is cut out of the text before SPM runs.
-	out = append(out, namedVocab{"spm-userdef", withUserDefined(spm, "<|user|>")})
+	out = append(out, namedVocab{name: "spm-userdef", v: withUserDefined(spm, "<|user|>")})
 	// No space prefix; no scores and no types (every token "normal", byte tokens decode as text).
 	nospace := spm
 	nospace.AddSpacePrefix = false
-	out = append(out, namedVocab{"spm-nospace", nospace})
+	out = append(out, namedVocab{name: "spm-nospace", v: nospace})
 	plain := spm
 	plain.Scores, plain.Types = nil, nil
-	out = append(out, namedVocab{"spm-notypes", plain})
+	out = append(out, namedVocab{name: "spm-notypes", v: plain})
 	// One merge list learned under every pre-tokenizer, so that it holds
 	// pieces across the boundaries each of them cuts at: a wrong cut shows.
 	bpe, err := unionBPE(trainText(), 3000, "llama3", "gpt-2", "qwen2", "default", "smollm")
@@ -156,7 +180,7 @@ func testVocabs() ([]namedVocab, error) {
 		v := bpe
 		v.Pre = pre
 		v.AddBOS = pre == "llama3"
-		out = append(out, namedVocab{"bpe-" + pre, v})
+		out = append(out, namedVocab{name: "bpe-" + pre, v: v})
 	}
 	// Merge results missing from the vocabulary: llama.cpp falls back to
 	// one-byte tokens and drops the bytes that have none.
@@ -165,7 +189,21 @@ func testVocabs() ([]namedVocab, error) {
 	for i := 300; i < len(holes.Tokens)-2; i += 7 {
 		holes.Tokens[i] = fmt.Sprintf("[HOLE_%d]", i)
 	}
-	out = append(out, namedVocab{"bpe-llama3-holes", withUserDefined(holes, "<|user|>")})
+	out = append(out, namedVocab{name: "bpe-llama3-holes", v: withUserDefined(holes, "<|user|>")})
+	// The model families' layouts: their special tokens, types and flags, at
+	// a small size and (vocabulary only) at the real size.
+	base := testvocab.BPEFrom(bpe)
+	spmBase := testvocab.SPMFrom(spm)
+	out = append(out,
+		namedVocab{name: "qwen2-family", v: testvocab.Qwen2(base, 0)},
+		namedVocab{name: "llama3-family", v: testvocab.Llama3(base, 0)},
+		namedVocab{name: "smollm-family", v: testvocab.SmolLM(base, 0)},
+		namedVocab{name: "gemma3-family", v: testvocab.Gemma3(spmBase, 8, 0)},
+		namedVocab{name: "qwen2-eot-key", v: withRole(testvocab.Qwen2(base, 0), tokenizer.RoleEOT, "<|im_start|>")},
+		namedVocab{name: "qwen2-151936", v: testvocab.Qwen2(base, testvocab.Qwen2Size), vocabOnly: true},
+		namedVocab{name: "llama3-128256", v: testvocab.Llama3(base, testvocab.Llama3Size), vocabOnly: true},
+		namedVocab{name: "gemma3-262144", v: testvocab.Gemma3(spmBase, 6000, testvocab.Gemma3Size), vocabOnly: true},
+	)
 	return out, nil
 }
 
@@ -210,6 +248,12 @@ func unionBPE(text string, merges int, pres ...string) (tokenizer.Vocab, error) 
 	return out, nil
 }
 
+// withRole returns v with role set to the token whose text is text.
+func withRole(v tokenizer.Vocab, role, text string) tokenizer.Vocab {
+	v.Special = map[string]int{role: slices.Index(v.Tokens, text)}
+	return v
+}
+
 // withUserDefined returns v with token text marked user-defined (added if absent).
 func withUserDefined(v tokenizer.Vocab, text string) tokenizer.Vocab {
 	v.Tokens = append([]string(nil), v.Tokens...)
@@ -231,8 +275,10 @@ func withUserDefined(v tokenizer.Vocab, text string) tokenizer.Vocab {
 	return v
 }
 
-// writeModel writes a tiny llama model (docs/llamacpp-lora.md) with tok's vocabulary.
-func writeModel(path string, tok *tokenizer.Tokenizer) error {
+// writeModel writes a tiny llama model (docs/llamacpp-lora.md) with tok's
+// vocabulary, or only its metadata when vocabOnly (llama.cpp then loads it
+// with vocab_only).
+func writeModel(path string, tok *tokenizer.Tokenizer, vocabOnly bool) error {
 	const (
 		nEmbd, nFF, nLayer, nHead, ctx = 64, 128, 2, 4, 128
 	)
@@ -255,6 +301,9 @@ func writeModel(path string, tok *tokenizer.Tokenizer) error {
 		if err := w.Add(kv.Key, kv.Value); err != nil {
 			return err
 		}
+	}
+	if vocabOnly {
+		return writeFile(path, w)
 	}
 	rng := rand.New(rand.NewSource(1))
 	randn := func(n int) []float32 {
@@ -303,6 +352,10 @@ func writeModel(path string, tok *tokenizer.Tokenizer) error {
 	if err := add("output_norm.weight", []uint64{nEmbd}, ones(nEmbd)); err != nil {
 		return err
 	}
+	return writeFile(path, w)
+}
+
+func writeFile(path string, w *gguf.Writer) error {
 	var buf bytes.Buffer
 	if _, err := w.WriteTo(&buf); err != nil {
 		return err

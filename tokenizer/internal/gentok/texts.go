@@ -39,16 +39,35 @@ var fixedTexts = []string{
 	"<|begin_of_text|>Hi there<|end_of_text|> <s>x</s>",
 }
 
-// testTexts returns the fixed texts plus seeded random mixtures of their characters.
+// chatTexts are chat templates as the families render them, and special
+// tokens in awkward places: adjacent, at the ends, split, nested, between
+// spaces, of another family.
+var chatTexts = []string{
+	"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat's 2+2? Answer in JSON: {\"answer\": 4}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n{\"answer\": 4}<|im_end|>\n",
+	"<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi 😀 1234567<|im_end|>\n<|im_start|>assistant\n",
+	"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nYou are helpful.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nI'm   fine, 1234567 ok?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+	"<bos><start_of_turn>user\nYou are kind.\n\nHello, world! 日本語<end_of_turn>\n<start_of_turn>model\nHi  there<end_of_turn>\n",
+	"<|im_end|><|im_start|><|im_end|>", " <|im_end|> ", "<|im_start", "<<|im_end|>>", "<|im_start|>\n\n<|im_end|>",
+	"<start_of_turn> x <end_of_turn>", "<unused3><unused5999><mask>[@BOS@]", "<|reserved_special_token_5|>x<|python_tag|>",
+	"<tool_call>{\"name\": \"f\"}</tool_call><tool_response>ok</tool_response>", "[PAD151935] [PAD5]",
+	"  <table>  <tr><td>1</td></tr>\t\t<br>\n\n\n", "<bos><bos>hi<eos>", "<|endoftext|><|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>",
+	"<|repo_name|>r<|file_sep|>f<reponame><filename>", "<start_of_image><end_of_image><|eom_id|><|end_of_text|>",
+	"<|im_start|>user\n<|im_start|>assistant", "text<|eot_id|>", "<end_of_turn>",
+}
+
+// testTexts returns the fixed texts, the chat texts and seeded random
+// mixtures of their characters.
 func testTexts() []string {
 	out := append([]string(nil), fixedTexts...)
+	out = append(out, chatTexts...)
 	out = append(out, corpus)
 	pool := []string{
 		"a", "b", "e", "t", "h", "The", " ", " ", "  ", "\n", "\t", "\r\n", "'", "'s", "'ll", "0", "7", "42",
 		"é", "ü", "ß", "你", "好", "日本", "한", "😀", "🚀", "❤️", ".", ",", "!", "?", "-", "_", "(", ")",
 		"$", "+", "<", "=", "`", "…", "—", "\u00a0", "\u0301", "½", "٣", "the", "world", "hello", "▁",
 		"\u2003", "\u3000", "\r", "\u000b", "\u0085", "S", "'S", "'Re", "'LL", "123456", "ｆｕｌｌ", "𝟙", "\u200d", "Ⅻ",
-		"<s>", "</s>", "<|user|>", "@", "^", "|", "~", "{", "}", "[", "]", "\\", "\"", "#", "%", "&", "*", ":", ";", "/",
+		"<s>", "</s>", "<|user|>", "<|im_start|>", "<|im_end|>", "<start_of_turn>", "<end_of_turn>", "<|eot_id|>",
+		"<think>", "  ", "\n\n", "<bos>", "@", "^", "|", "~", "{", "}", "[", "]", "\\", "\"", "#", "%", "&", "*", ":", ";", "/",
 	}
 	rng := rand.New(rand.NewSource(7))
 	for i := 0; i < 200; i++ {

@@ -59,7 +59,7 @@ func (m *Model) Generate(ctx context.Context, prompt string, o GenerateOptions) 
 		o.MaxTokens = 64
 	}
 	ids := m.tok.Encode(prompt, true)
-	stop := []int{m.tok.EOS()}
+	stop := m.tok.EOG() // EOS, end-of-turn and the other tokens llama.cpp stops at
 	if o.Chat {
 		var err error
 		if ids, err = m.chatPrompt(prompt, o); err != nil {
