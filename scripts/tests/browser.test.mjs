@@ -6,10 +6,12 @@
 // training that diverges (NaN loss) shows a plain error and keeps the
 // last good adapter, a reload mid-run resumes from the IndexedDB checkpoint, the tensor path
 // trains an MLP from JS, a Go panic rejects a promise and the instance lives
-// on, and the page fits a phone. Screenshots of each state go to
+// on, the page fits a phone, and qwen2/qwen3 files opened from disk train
+// with adapters that llama.cpp applies as the page does. Screenshots of each state go to
 // testout/screenshots/ (gitignored); training speed is printed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -551,3 +553,39 @@ test("fits a phone, every control is labelled, the keyboard trains a QLoRA run",
   await context.close();
 });
 
+
+test("qwen2 and qwen3 models opened through the model-file input train in the page, and llama.cpp agrees with their adapters", async () => {
+  const dir = path.join(tmp, "families");
+  execFileSync(process.env.GO ?? "go", ["run", "./internal/testmodels", dir], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  for (const name of ["qwen2-spm-f32-gqa", "qwen3-spm-f32-gqa"]) {
+    const arch = name.split("-")[0];
+    const modelPath = path.join(dir, `${name}.gguf`);
+    const { context, page, problems } = await openPage();
+    await page.setInputFiles("[data-testid=model-file]", { name: `${name}.gguf`, mimeType: "application/octet-stream", buffer: readFileSync(modelPath) });
+    await page.waitForFunction((s) => document.querySelector("#model-info").textContent.startsWith(s), `${name}.gguf: ${arch}`);
+    await settings(page, FAST);
+    await page.click("[data-testid=train]");
+    await waitStatus(page, "done");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=download-adapter]")]);
+    const adapterPath = path.join(dir, download.suggestedFilename());
+    await download.saveAs(adapterPath);
+    const ours = await page.evaluate(async () => {
+      const m = globalThis.webtunePage.model;
+      const opts = { maxTokens: 1, logprobs: true };
+      const base = await m.generate("The sea was", { ...opts, adapter: false });
+      const tuned = await m.generate("The sea was", { ...opts, adapter: true });
+      return { prompt: base.prompt, base: [...base.logprobs], tuned: [...tuned.logprobs] };
+    });
+    const base = await nextLogprobs(modelPath, ours.prompt);
+    const tuned = await nextLogprobs(modelPath, ours.prompt, { lora: [{ filePath: adapterPath, scale: 1 }] });
+    const maxAbs = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+    assert.equal(base.length, ours.base.length, "vocabulary sizes differ");
+    assert.ok(maxAbs(base, tuned) > 1e-3, `${name}: adapter changed llama.cpp's log-probs by only ${maxAbs(base, tuned)}`);
+    assert.ok(maxAbs(base, ours.base) < 1e-4, `${name}: base log-probs differ from llama.cpp's by ${maxAbs(base, ours.base)}`);
+    assert.ok(maxAbs(tuned, ours.tuned) < 1e-4, `${name}: adapted log-probs differ from llama.cpp's by ${maxAbs(tuned, ours.tuned)}`);
+    console.log(`# ${name} in the page: adapter moves llama.cpp's log-probs by ${maxAbs(base, tuned).toExponential(2)}; ` +
+      `|Δ| base ${maxAbs(base, ours.base).toExponential(2)}, adapted ${maxAbs(tuned, ours.tuned).toExponential(2)}`);
+    assert.deepEqual(problems, []);
+    await context.close();
+  }
+});
