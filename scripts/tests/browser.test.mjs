@@ -425,6 +425,75 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
   await context.close();
 });
 
+test("LoRA dropout: a run stopped, checkpointed and restored through the JS API resumes exactly; a damaged checkpoint is refused", async () => {
+  const { context, page, problems } = await openPage();
+  const r = await page.evaluate(async () => {
+    const { WebTune } = await import("./webtune.js");
+    const text = document.querySelector("[data-testid=training-text]").value.repeat(4);
+    const opts = { text, steps: 30, batch: 2, seqLen: 32, lr: 5e-3, evalEvery: 5, seed: 5 };
+    const lora = { rank: 4, alpha: 8, targets: ["attn_q", "attn_v", "ffn_up"], dropout: 0.1, seed: 7 };
+    const session = async (inject) => {
+      const wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: 1 });
+      const m = await wt.loadModel("builtin");
+      if (inject) await m.injectLoRA(inject);
+      return { wt, m };
+    };
+    const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+    // uninterrupted, and without dropout (dropout must matter)
+    const s0 = await session(lora);
+    const full = await (await s0.m.train(opts)).done;
+    const adapter0 = await s0.m.saveAdapter();
+    s0.wt.terminate();
+    const sp = await session({ ...lora, dropout: 0 });
+    const plain = await (await sp.m.train(opts)).done;
+    sp.wt.terminate();
+    // stopped after step 3 (or a little later: stop arrives between steps)
+    const s1 = await session(lora);
+    let run1;
+    run1 = await s1.m.train({ ...opts, onProgress: (p) => { if (p.step === 3) (async () => {
+      while (!run1) await new Promise((ok) => setTimeout(ok, 5));
+      await run1.stop();
+    })(); } });
+    const stopped = await run1.done;
+    const ckpt = await s1.m.checkpoint();
+    s1.wt.terminate();
+    // a fresh engine and model: restore, resume
+    const s2 = await session(null);
+    let damaged = "";
+    const bad = ckpt.slice();
+    bad[bad.length >> 1] ^= 0x04;
+    try {
+      await s2.m.restore(bad);
+    } catch (e) {
+      damaged = e.message;
+    }
+    const restored = await s2.m.restore(ckpt);
+    const resumed = await (await s2.m.train({ resume: true })).done;
+    const adapter2 = await s2.m.saveAdapter();
+    s2.wt.terminate();
+    return { fullState: full.state, stoppedState: stopped.state, stoppedAt: stopped.history.step, damaged,
+      restoredStep: restored.history.step, restoredDropout: restored.lora.dropout, resumedState: resumed.state,
+      sameLosses: same(resumed.history.losses, full.history.losses), n: resumed.history.losses.length,
+      sameEvals: JSON.stringify(resumed.history.evals) === JSON.stringify(full.history.evals),
+      sameAdapter: same(adapter2, adapter0), dropoutMatters: plain.history.losses[3] !== full.history.losses[3],
+      losses: [resumed.history.losses.slice(0, 8), full.history.losses.slice(0, 8)] };
+  });
+  assert.equal(r.fullState, "done");
+  assert.equal(r.stoppedState, "stopped");
+  assert.ok(r.stoppedAt >= 3 && r.stoppedAt < 30, `stopped at step ${r.stoppedAt}`);
+  assert.match(r.damaged, /damaged/, "a flipped bit is refused in plain words");
+  assert.equal(r.restoredStep, r.stoppedAt);
+  assert.equal(r.restoredDropout, 0.1);
+  assert.equal(r.resumedState, "done");
+  assert.ok(r.dropoutMatters, "dropout 0.1 changes the losses");
+  assert.equal(r.n, 30);
+  assert.ok(r.sameLosses, `resumed losses equal the uninterrupted run's: ${JSON.stringify(r.losses)}`);
+  assert.ok(r.sameEvals, "resumed evaluations equal the uninterrupted run's");
+  assert.ok(r.sameAdapter, "the resumed run saves the uninterrupted run's adapter bytes");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test("the Workers setting chooses how many workers train, and is remembered", async () => {
   const { context, page, problems } = await openPage();
   const opts = await page.$$eval("[data-testid=workers] option", (os) => os.map((o) => o.value));
