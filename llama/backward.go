@@ -44,8 +44,14 @@ func (m *Model[T]) backwardTrunk(ctx context.Context, dlnf []T) error {
 		// below block 0's q/k/v there is only attn_norm and token_embd: when
 		// both are frozen their input gradient is not needed
 		needDX := l > 0 || gradOf(m.TokenEmbd) != nil || gradOf(m.Blocks[0].AttnNorm) != nil
+		if err := m.recomputeBlock(ctx, l); err != nil {
+			return err
+		}
 		if err := m.blockBackward(ctx, m.Blocks[l], &a.layers[l], a, needDX); err != nil {
 			return err
+		}
+		if a.recompute {
+			a.layers[l].dropOutputs()
 		}
 	}
 	if g := gradOf(m.TokenEmbd); g != nil {

@@ -48,7 +48,13 @@ type activations[T tensor.Numeric] struct {
 	losses  []T               // [N]
 	lse     []T               // [N] log-sum-exp of each row of logits
 	dchunk  []T               // [rows, V] dlogits of one chunk of the loss (loss.go)
+	lchunk  []T               // [rows, V] logits of one chunk under a quantized head
 	dlnf    []T               // [N, C] gradient at the head's input
+
+	// recompute: the layers share one set of buffers (recompute.go); next
+	// [N, C] takes a recomputed block's output
+	recompute bool
+	next      []T
 
 	// backward scratch, allocated on first use
 	dres, dln   []T // [N, C]
@@ -121,8 +127,8 @@ func (m *Model[T]) forwardTrunk(ctx context.Context, tokens [][]int) (int, int, 
 		return 0, 0, err
 	}
 	a := m.acts
-	if a == nil || a.B != B || a.T != Tn {
-		a = newActivations[T](m.Config, B, Tn, Tn)
+	if a == nil || a.B != B || a.T != Tn || a.recompute != m.recompute {
+		a = m.newTrainActivations(B, Tn)
 		m.acts = a
 	}
 	a.logits = nil
@@ -138,6 +144,9 @@ func (m *Model[T]) forwardTrunk(ctx context.Context, tokens [][]int) (int, int, 
 		}
 		if err := m.blockForward(ctx, blk, &a.layers[l], next, B, Tn, 0, nil, nil); err != nil {
 			return 0, 0, err
+		}
+		if a.recompute {
+			a.layers[l].dropOutputs()
 		}
 	}
 	c := m.Config

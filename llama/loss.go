@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/webtune/webtune/kernels"
+	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/quant"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -91,7 +93,7 @@ func (m *Model[T]) lossTrunk(ctx context.Context, tokens, targets [][]int) (int,
 // accumulating the head's parameter gradients.
 //
 //	a.lnf      [N, C]  head input
-//	logits     [rows, V] one chunk (the head's output)
+//	logits     [rows, V] one chunk (the head's output; a.lchunk for a quantized head)
 //	a.dchunk   [rows, V] its dlogits
 //	a.dlnf     [N, C]
 func (m *Model[T]) headLoss(ctx context.Context, dloss T, backward bool) (float64, error) {
@@ -105,12 +107,12 @@ func (m *Model[T]) headLoss(ctx context.Context, dloss T, backward bool) (float6
 	for r0 := 0; r0 < N; r0 += rows {
 		rc := min(rows, N-r0)
 		x := tensor.FromSlice(a.lnf.Data()[r0*C:(r0+rc)*C], rc, C)
-		logits, err := m.layerForward(ctx, m.Output, x, rc, V)
+		logits, err := m.headChunk(ctx, x, rc, V, rows)
 		if err != nil {
 			return 0, err
 		}
 		losses, lse, targets := a.losses[r0:r0+rc], a.lse[r0:r0+rc], a.targets[r0:r0+rc]
-		kernels.CrossEntropyForward(losses, lse, logits.Data(), targets, rc, V)
+		kernels.CrossEntropyForward(losses, lse, logits, targets, rc, V)
 		for _, l := range losses {
 			sum += float64(l)
 		}
@@ -122,7 +124,7 @@ func (m *Model[T]) headLoss(ctx context.Context, dloss T, backward bool) (float6
 		}
 		d := a.dchunk[:rc*V]
 		clear(d)
-		kernels.CrossEntropyBackward(d, logits.Data(), lse, targets, rc, V, dloss)
+		kernels.CrossEntropyBackward(d, logits, lse, targets, rc, V, dloss)
 		dx, err := layerBackward(ctx, m.Output, d, x, rc, V)
 		if err != nil {
 			return 0, err
@@ -130,4 +132,24 @@ func (m *Model[T]) headLoss(ctx context.Context, dloss T, backward bool) (float6
 		copy(a.dlnf[r0*C:(r0+rc)*C], dx)
 	}
 	return sum, nil
+}
+
+// headChunk returns the logits [rc, V] of head input x [rc, C]. A
+// quantized head without bias writes them into a.lchunk, reused from chunk
+// to chunk and step to step; any other head runs through its Forward.
+func (m *Model[T]) headChunk(ctx context.Context, x *tensor.Tensor[T], rc, V, rows int) ([]T, error) {
+	a := m.acts
+	if q, ok := m.Output.(*nn.QuantLinear[T]); ok && q.Bias() == nil && m.actTypes == nil {
+		if len(a.lchunk) < rows*V {
+			a.lchunk = make([]T, rows*V)
+		}
+		y := a.lchunk[:rc*V]
+		quant.MatMulXWt(q.Engine(), q.Matrix(), y, x.Data(), rc)
+		return y, nil
+	}
+	logits, err := m.layerForward(ctx, m.Output, x, rc, V)
+	if err != nil {
+		return nil, err
+	}
+	return logits.Data(), nil
 }

@@ -66,6 +66,7 @@ type Model[T tensor.Numeric] struct {
 	actTypes   map[string]gguf.TensorType // layer → ggml activation type (MatchGGML)
 	cos, sin   []T                        // [P, HS/2] rope cache for positions 0..P-1
 	acts       *activations[T]
+	recompute  bool // training forwards keep only each block's input (recompute.go)
 }
 
 // newModel returns a model with config c and no weights.

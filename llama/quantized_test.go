@@ -82,6 +82,7 @@ func TestLoadKeepsWeightsQuantized(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := mixedConfig(tc.tied)
+			withLossChunks(t, 4, cfg.VocabSize) // the quantized head's reused chunk buffer, 4 chunks of 14 rows
 			data := mixedFile(t, cfg, tc.types)
 			kept, err := load[float32](data, LoadOptions{})
 			if err != nil {

@@ -25,7 +25,7 @@ const trainUsage = `usage: webtune train --data file.txt --out adapter.gguf [--m
        [--rank 8] [--alpha 16] [--targets attn_q,attn_v] [--qlora] [--full]
        [--steps N] [--lr 1e-3] [--batch 4] [--grad-accum 1] [--seq-len 128] [--stride N]
        [--documents none|lines|jsonl] [--seed 0] [--checkpoint file] [--checkpoint-every N] [--resume file] [--stop-after N]
-       [--workers N]
+       [--workers N] [--recompute]
 
 Fine-tunes a LoRA adapter (or, with --full, every weight) of a llama GGUF
 model (--model; without it the built-in model, webtune-stories-1m) on a
@@ -42,6 +42,9 @@ model learns to stop at a document's end.
 optimizer state, data position) is written every --checkpoint-every steps,
 at the end, on Ctrl-C and after --stop-after steps; --resume continues from
 one with the same flags and gives the same losses as an uninterrupted run.
+--recompute keeps only each block's input during the forward pass and
+recomputes the block in the backward pass: activation memory of one block
+instead of all of them, for about a third more time per step.
 --workers N trains data-parallel on N copies of the model (N times the
 memory), each on its share of every batch, summing the gradients every
 step: about N times faster on N idle cores, losses equal to one worker's
@@ -55,6 +58,7 @@ type trainFlags struct {
 	alpha                     float64
 	targets                   string
 	qlora, full               bool
+	recompute                 bool
 	cfg                       train.Config
 	ckpt, resume              string
 	ckptEvery, stopAfter      int
@@ -79,6 +83,7 @@ func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 	fs.StringVar(&f.targets, "targets", "attn_q,attn_v", "comma-separated layers to adapt")
 	fs.BoolVar(&f.qlora, "qlora", false, "QLoRA: hold the frozen block weights in NF4")
 	fs.BoolVar(&f.full, "full", false, "full fine-tuning: train every weight, write the whole model")
+	fs.BoolVar(&f.recompute, "recompute", false, "keep only each block's input and recompute its activations in the backward pass (far less memory, about a third more time)")
 	fs.IntVar(&f.cfg.Steps, "steps", 0, "optimizer steps (0: one epoch)")
 	fs.Float64Var(&f.cfg.LR, "lr", 1e-3, "peak learning rate")
 	fs.Float64Var(&f.minLR, "min-lr", 0, "final learning rate of the cosine decay (0: lr/10)")
@@ -268,6 +273,7 @@ func diverged(err error) bool {
 // every weight with --full.
 func prepareTrainable(lm *loadedModel, f *trainFlags) error {
 	m := lm.Model
+	m.SetRecompute(f.recompute)
 	if f.full {
 		return m.SetTrainable(true)
 	}

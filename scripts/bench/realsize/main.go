@@ -11,7 +11,7 @@
 // memory of the train process (getrusage's ru_maxrss) against the goal
 // peak RSS ≤ 1.3 × file size + 300 MB.
 //
-//	go run ./scripts/bench/realsize [-shapes smollm2-135m,qwen2.5-0.5b] [-steps 3] [-workers 1]
+//	go run ./scripts/bench/realsize [-shapes smollm2-135m,qwen2.5-0.5b] [-steps 3] [-workers 1] [-recompute]
 //
 // The shapes use general.architecture = llama with each model's dimensions
 // (head_dim may differ from embd/heads); weights are quantized the way
@@ -59,10 +59,12 @@ func main() {
 	steps := flag.Int("steps", 3, "training steps per shape")
 	workers := flag.Int("workers", 1, "webtune train --workers")
 	webtune := flag.String("webtune", "", "webtune binary (default: go build ./cmd/webtune into the temp dir)")
+	recompute := flag.Bool("recompute", false, "pass --recompute (block recomputation) to webtune train")
+	keep := flag.Bool("keep", false, "keep the temp dir and the model files (their paths go to stderr)")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "webtune-realsize-")
 	check(err)
-	if os.Getenv("REALSIZE_KEEP") == "" {
+	if !*keep {
 		defer os.RemoveAll(dir)
 	}
 	bin := *webtune
@@ -82,12 +84,13 @@ func main() {
 		model := filepath.Join(dir, s.name+".gguf")
 		size, err := writeModel(model, s)
 		check(err)
-		r, err := trainOnce(bin, model, data, dir, *steps, *workers)
+		r, err := trainOnce(bin, model, data, dir, *steps, *workers, *recompute)
 		check(err)
-		if os.Getenv("REALSIZE_KEEP") == "" {
+		if *keep {
+			fmt.Fprintln(os.Stderr, "model:", model)
+		} else {
 			os.Remove(model)
 		}
-		fmt.Fprintln(os.Stderr, "model:", model)
 		mb := float64(size) / 1e6
 		fmt.Printf("| %s | %v/%v | %.0f | %.1f | %.1f | %.0f | %.0f |\n", s.name, s.weights, s.embdType, mb,
 			r.load.Seconds(), r.tokensPerSec, float64(r.maxRSS)/1e6, 1.3*mb+300)
@@ -104,11 +107,15 @@ type result struct {
 var tokS = regexp.MustCompile(`([0-9.]+) tok/s`)
 
 // trainOnce runs webtune train on model and measures it.
-func trainOnce(bin, model, data, dir string, steps, workers int) (result, error) {
-	cmd := exec.Command(bin, "train", "--model", model, "--data", data, "--out", filepath.Join(dir, "adapter.gguf"),
+func trainOnce(bin, model, data, dir string, steps, workers int, recompute bool) (result, error) {
+	args := []string{"train", "--model", model, "--data", data, "--out", filepath.Join(dir, "adapter.gguf"),
 		"--rank", "8", "--targets", "attn_q,attn_v", "--seq-len", "256", "--batch", "1",
 		"--steps", strconv.Itoa(steps), "--eval-fraction", "-1", "--checkpoint-every", "0",
-		"--workers", strconv.Itoa(workers))
+		"--workers", strconv.Itoa(workers)}
+	if recompute {
+		args = append(args, "--recompute")
+	}
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return result{}, err
