@@ -211,7 +211,16 @@ test("a model from a URL: header first, progress, kept in the browser, a second 
   assert.match(await page.inputValue("[data-testid=model-url]"), /^https:\/\/huggingface\.co\/.+\/resolve\/main\/.+\.gguf$/);
   await page.screenshot({ path: path.join(shots, "url-01-suggested-1280.png"), fullPage: true });
 
+  // Cancel stops a download and keeps nothing of it
   models.resetGate();
+  await loadURL(page, `${models.url}/resolve/stall.gguf`);
+  await page.waitForFunction(() => document.body.dataset.modelUrlState === "downloading", null, { timeout: 60_000 });
+  await page.click("[data-testid=model-url-cancel]");
+  await page.waitForFunction(() => document.body.dataset.modelUrlState === "cancelled");
+  assert.match(await page.textContent("[data-testid=download-text]"), /Download cancelled/);
+  assert.deepEqual(await keptFiles(page), {});
+  assert.equal(await page.isEnabled("[data-testid=model-url-load]"), true);
+
   const before = models.log.length;
   await loadURL(page, `${models.url}/resolve/stall.gguf`);
   // the header is read and described while the body is still held back by the server
@@ -340,5 +349,37 @@ test("what cannot load is refused in plain words, before the download", async ()
   assert.match(await page.textContent("[data-testid=model-url-info]"), /huge\.gguf \(webtune-stories-1m\): llama, .* file 2\.00 GB\. Cannot be loaded here/);
   // the page still works on the built-in model
   assert.equal(await page.evaluate(() => globalThis.webtunePage.source.kind), "builtin");
+
+  // the JS API: WebTune.loadURL reports the header and the progress, keeps
+  // the file, and a second call needs no network
+  const from = models.log.length;
+  const api = await page.evaluate(async (url) => {
+    const wt = globalThis.webtunePage.wt;
+    const seen = { info: null, progress: 0 };
+    const m = await wt.loadURL(url, { onInfo: (i) => (seen.info = i), onProgress: (p) => (seen.progress = p.received) });
+    const info = await m.info();
+    await m.dispose();
+    let refused = "";
+    try {
+      await wt.loadURL(url.replace("builtin", "huge"));
+    } catch (e) {
+      refused = e.message;
+    }
+    return { seen, info, refused };
+  }, `${models.url}/resolve/builtin.gguf`);
+  assert.equal(api.seen.info.architecture, "llama");
+  assert.equal(api.seen.progress, builtin.length);
+  assert.equal(api.info.name, "builtin.gguf");
+  assert.match(api.refused, /too large for the browser\. The file is 1\.9 GB/);
+  const count = models.log.length;
+  assert.ok(count > from);
+  const again = await page.evaluate(async (url) => {
+    const m = await globalThis.webtunePage.wt.loadURL(url);
+    const info = await m.info();
+    await m.dispose();
+    return info.params;
+  }, `${models.url}/resolve/builtin.gguf`);
+  assert.equal(again, api.info.params);
+  assert.equal(models.log.length, count, "the second loadURL opens the kept copy");
   await context.close();
 });
