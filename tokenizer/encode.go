@@ -1,9 +1,6 @@
 package tokenizer
 
-import (
-	"container/heap"
-	"strings"
-)
+import "strings"
 
 // fragment is a piece of the input: raw text [off, off+n) or an already known token.
 type fragment struct {
@@ -118,37 +115,59 @@ type bigram struct {
 	size        int     // bytes of the merged text when queued
 }
 
-// spmQueue orders SPM bigrams like llama.cpp's llm_bigram_spm::comparator:
-// highest score first, then leftmost.
-type spmQueue []bigram
-
-func (q spmQueue) Len() int { return len(q) }
-func (q spmQueue) Less(i, j int) bool {
-	return q[i].score > q[j].score || q[i].score == q[j].score && q[i].left < q[j].left
-}
-func (q spmQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *spmQueue) Push(x any)   { *q = append(*q, x.(bigram)) }
-func (q *spmQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+// bigramQueue is a binary heap of bigrams (typed, so pushing allocates
+// nothing). With spm it orders like llama.cpp's llm_bigram_spm::comparator
+// (highest score, then leftmost), otherwise like llm_bigram_bpe::comparator
+// (lowest rank, then leftmost). Equal keys need no particular order: of the
+// entries with one left symbol at most one is current when popped.
+type bigramQueue struct {
+	items []bigram
+	spm   bool
 }
 
-// bpeQueue orders BPE bigrams like llm_bigram_bpe::comparator: lowest rank, then leftmost.
-type bpeQueue []bigram
-
-func (q bpeQueue) Len() int { return len(q) }
-func (q bpeQueue) Less(i, j int) bool {
-	return q[i].rank < q[j].rank || q[i].rank == q[j].rank && q[i].left < q[j].left
+func (q *bigramQueue) less(a, b bigram) bool {
+	if q.spm {
+		return a.score > b.score || a.score == b.score && a.left < b.left
+	}
+	return a.rank < b.rank || a.rank == b.rank && a.left < b.left
 }
-func (q bpeQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *bpeQueue) Push(x any)   { *q = append(*q, x.(bigram)) }
-func (q *bpeQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+
+func (q *bigramQueue) push(x bigram) {
+	q.items = append(q.items, x)
+	h := q.items
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(h[i], h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *bigramQueue) pop() bigram {
+	h := q.items
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && q.less(h[r], h[l]) {
+			m = r
+		}
+		if !q.less(h[m], h[i]) {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	q.items = h
+	return top
 }
 
 // splitSymbols cuts word into one symbol per UTF-8 sequence as llama.cpp does
@@ -172,7 +191,7 @@ func splitSymbols(word string, syms []symbol) []symbol {
 // (llama.cpp llm_tokenizer_spm_session::tokenize).
 func (t *Tokenizer) spm(text string, out []int) []int {
 	syms := splitSymbols(text, nil)
-	q := make(spmQueue, 0, len(syms))
+	q := bigramQueue{items: make([]bigram, 0, len(syms)), spm: true}
 	try := func(l, r int) {
 		if l < 0 || r < 0 {
 			return
@@ -186,13 +205,13 @@ func (t *Tokenizer) spm(text string, out []int) []int {
 		if t.v.Scores != nil {
 			score = t.v.Scores[id]
 		}
-		heap.Push(&q, bigram{left: l, right: r, score: score, size: len(s)})
+		q.push(bigram{left: l, right: r, score: score, size: len(s)})
 	}
 	for i := 1; i < len(syms); i++ {
 		try(i-1, i)
 	}
-	for q.Len() > 0 {
-		b := heap.Pop(&q).(bigram)
+	for len(q.items) > 0 {
+		b := q.pop()
 		l, r := &syms[b.left], &syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
 			continue // stale
@@ -231,7 +250,7 @@ func (t *Tokenizer) bpe(text string, out []int) []int {
 	cpts := decodeCpts(text)
 	lens := split(t.pre.kind, cpts)
 	var syms []symbol
-	var q bpeQueue
+	var q bigramQueue
 	var word, buf []byte
 	start := 0
 	for _, n := range lens {
@@ -253,7 +272,7 @@ func (t *Tokenizer) bpe(text string, out []int) []int {
 			}
 		}
 		syms = splitSymbols(w, syms)
-		q = q[:0]
+		q.items = q.items[:0]
 		try := func(l, r int) {
 			if l < 0 || r < 0 {
 				return
@@ -263,13 +282,13 @@ func (t *Tokenizer) bpe(text string, out []int) []int {
 			if !ok {
 				return
 			}
-			heap.Push(&q, bigram{left: l, right: r, rank: rank, size: sl.n + sr.n})
+			q.push(bigram{left: l, right: r, rank: rank, size: sl.n + sr.n})
 		}
 		for i := 1; i < len(syms); i++ {
 			try(i-1, i)
 		}
-		for q.Len() > 0 {
-			b := heap.Pop(&q).(bigram)
+		for len(q.items) > 0 {
+			b := q.pop()
 			l, r := &syms[b.left], &syms[b.right]
 			// A queued pair is current iff both symbols live and their sizes
 			// add up: symbols only grow, and only by absorbing their right neighbour.

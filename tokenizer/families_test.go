@@ -296,3 +296,30 @@ func BenchmarkLoadBigVocab(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncodeBigVocab encodes chat-like text with special tokens on the
+// real-size family vocabularies, at 64 KiB and 1 MiB: equal bytes/s at both
+// sizes shows the cost is linear in the text.
+func BenchmarkEncodeBigVocab(b *testing.B) {
+	bpe, spm := bases(b)
+	turn := "<|im_start|>user\n" + familyCorpus + "<|im_end|>\n<start_of_turn>model\nOK<end_of_turn>\n"
+	for _, tc := range []struct {
+		name string
+		v    tokenizer.Vocab
+	}{
+		{"qwen2-151936", testvocab.Qwen2(bpe["qwen2"], testvocab.Qwen2Size)},
+		{"llama3-128256", testvocab.Llama3(bpe["llama-bpe"], testvocab.Llama3Size)},
+		{"gemma3-262144", testvocab.Gemma3(spm, 6000, testvocab.Gemma3Size)},
+	} {
+		tok := mustNew(b, tc.v)
+		for _, size := range []int{64 << 10, 1 << 20} {
+			text := strings.Repeat(turn, size/len(turn)+1)[:size]
+			b.Run(tc.name+"/"+itoa(size>>10)+"KiB", func(b *testing.B) {
+				b.SetBytes(int64(len(text)))
+				for i := 0; i < b.N; i++ {
+					tok.EncodeSpecial(text)
+				}
+			})
+		}
+	}
+}
