@@ -13,9 +13,10 @@ import (
 var (
 	// ErrConfig reports hyperparameters that do not describe a valid model.
 	ErrConfig = errors.New("llama: bad config")
-	// ErrUnsupported reports a model this package cannot run (another
-	// architecture, rope scaling, bias tensors, a tensor type gguf cannot
-	// decode).
+	// ErrUnsupported reports a model this package cannot run (an
+	// architecture without a Recipe, YaRN or LongRoPE scaling, partial
+	// rope, a bias tensor its family does not have, a tensor type gguf
+	// cannot decode).
 	ErrUnsupported = errors.New("llama: unsupported")
 	// ErrShape reports a tensor or input of the wrong shape, or a missing or
 	// unexpected tensor.
@@ -114,7 +115,7 @@ func (c Config) ParamCount() int64 {
 	if c.QKVBias {
 		block += q + 2*kv
 	}
-	if c.recipe().QKNorm {
+	if r, err := RecipeOf(c.Arch); err == nil && r.QKNorm {
 		block += 2 * int64(c.HeadDim)
 	}
 	n := int64(c.VocabSize)*C + C + int64(c.Layers)*block
