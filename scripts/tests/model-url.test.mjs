@@ -206,6 +206,12 @@ test("a model from a URL: header first, progress, kept in the browser, a second 
   assert.equal(suggested.length, 5);
   assert.ok(suggested.every((s) => /about [\d.]+ (MB|GB) · architecture \w+ · licence: /.test(s)), suggested.join("\n"));
   assert.match(suggested.join("\n"), /Gemma Terms of Use/);
+  // a Hugging Face page link becomes its download link; other links are taken as they are
+  const links = await page.evaluate(async () => {
+    const { checkURL } = await import("./modelcache.js");
+    return [checkURL("https://huggingface.co/o/r/blob/main/m.gguf"), checkURL(" https://example.org/a/m.gguf ")];
+  });
+  assert.deepEqual(links, ["https://huggingface.co/o/r/resolve/main/m.gguf", "https://example.org/a/m.gguf"]);
   await page.click("#suggested summary");
   await page.click("#suggested-models li:first-child [data-testid=suggested-use]");
   assert.match(await page.inputValue("[data-testid=model-url]"), /^https:\/\/huggingface\.co\/.+\/resolve\/main\/.+\.gguf$/);

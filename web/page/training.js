@@ -153,7 +153,7 @@ export async function offerResume() {
   const next = rec.step + 1;
   $("resume-text").textContent =
     `A training run on ${rec.source?.name ?? "a model"} was interrupted at step ${rec.step} of ${rec.steps} (saved ${when}). ` +
-    `Resume continues from step ${next}; or discard it.`;
+    `Resume continues from step ${next}. Discard forgets this run.`;
   $("resume-run").textContent = `Resume from step ${next}`;
   $("resume-offer").hidden = false;
   // where the user looks: next to the Train controls, scrolled into view
