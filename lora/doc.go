@@ -87,7 +87,13 @@
 // InspectAdapter holds the file-level rules (keys and their types, tensor
 // names, pairing, tensor types, dims and ranks; docs/llamacpp-lora.md) with no
 // model: ReadAdapter, the adapter store and webtune merge all check files
-// with it and add only what needs the model or the base GGUF.
+// with it and add only what needs the model or the base GGUF. Adaptable
+// tensor names are listed once, in names.go (TargetOf, BlockTargets).
+// CheckAdapter is InspectAdapter for bytes from an untrusted source: it
+// parses under AdapterLimits (MaxAdapterKVs, MaxAdapterArrayLength,
+// MaxAdapterStringLength, MaxAdapterMetadataBytes, MaxAdapterTensors), so
+// memory stays a small constant plus the tensor table, and refuses NaN or
+// Inf weights, reading the data once in chunks.
 //
 // Loading into a model without LoRA layers wraps the file's layers with the
 // file's rank and alpha (how a saved adapter is applied to a freshly loaded
