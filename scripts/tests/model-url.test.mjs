@@ -267,12 +267,23 @@ test("a model from a URL: header first, progress, kept in the browser, a second 
   await loadURL(again.page, `${models.url}/resolve/stall.gguf`);
   await again.page.waitForFunction(() => /opened from this browser's storage/.test(document.querySelector("[data-testid=model-url-info]").textContent));
   assert.equal(models.log.length, count, `requests on the second visit: ${JSON.stringify(models.log.slice(count))}`);
-  // it trains like any model
-  await again.page.fill("[data-testid=steps]", "1");
+  // it trains like any model, and a run on it interrupted by a reload resumes from the kept file
+  await again.page.fill("[data-testid=steps]", "2000");
   await again.page.fill("[data-testid=batch]", "1");
   await again.page.fill("[data-testid=seq-len]", "16");
   await again.page.click("[data-testid=train]");
-  await again.page.waitForFunction(() => document.querySelector("[data-testid=status]").textContent === "done", null, { timeout: 90_000 });
+  await again.page.waitForFunction(() => +(document.body.dataset.checkpointStep ?? 0) >= 5, null, { timeout: 90_000 });
+  await again.page.reload();
+  await again.page.waitForSelector("body[data-ready=true]", { timeout: 60_000 });
+  await again.page.waitForSelector("#resume-offer:not([hidden])");
+  assert.match(await again.page.textContent("#resume-text"), /A training run on stall\.gguf was interrupted at step \d+ of 2000/);
+  await again.page.click("[data-testid=resume-run]");
+  await again.page.waitForFunction(() => document.body.dataset.resumedAt !== undefined, null, { timeout: 60_000 });
+  assert.equal(await again.page.evaluate(() => globalThis.webtunePage.source.kind), "cached");
+  assert.match(await again.page.textContent("#model-info"), /^stall\.gguf: llama/);
+  await again.page.click("[data-testid=stop]");
+  await again.page.waitForFunction(() => document.querySelector("[data-testid=status]").textContent === "idle", null, { timeout: 60_000 });
+  assert.equal(models.log.length, count, "nothing downloaded again to resume");
   // phone width
   await again.page.setViewportSize({ width: 390, height: 844 });
   const overflow = await again.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
