@@ -13,8 +13,11 @@
 //
 //	go run ./scripts/bench/realsize [-shapes smollm2-135m,qwen2.5-0.5b] [-steps 3] [-workers 1] [-recompute]
 //
-// The shapes use general.architecture = llama with each model's dimensions
-// (head_dim may differ from embd/heads); weights are quantized the way
+// Each shape is written as its model's architecture with that family's
+// extra tensors (Qwen2.5: qwen2 with q/k/v biases; Llama 3.2: llama with
+// rope_freqs.weight; the Gemma shape stays llama-architecture until the
+// gemma3 recipe lands) and the model's dimensions (head_dim may differ
+// from embd/heads); weights are quantized the way
 // llama.cpp's Q8_0 and Q4_K_M files store them: a tensor whose rows are
 // not whole 256-blocks falls back to Q5_0 (Q8_0 for the embedding), as
 // llama.cpp's quantizer does. `make bench` runs it; `make test` does not.
@@ -41,6 +44,9 @@ import (
 // shape is one real model's dimensions and weight format.
 type shape struct {
 	name                        string
+	arch                        string  // general.architecture
+	ropeBase                    float32 // rope.freq_base
+	bias, ropeFreqs             bool    // q/k/v biases (qwen2); rope_freqs.weight (Llama 3)
 	embd, layers, heads, kv, hd int
 	ffn, vocab                  int
 	weights                     gguf.TensorType // block linears (Q8_0 or Q4_K)
@@ -48,10 +54,10 @@ type shape struct {
 }
 
 var shapes = []shape{
-	{"smollm2-135m", 576, 30, 9, 3, 64, 1536, 49152, gguf.TypeQ8_0, gguf.TypeQ8_0},
-	{"gemma3-270m", 640, 18, 4, 1, 256, 2048, 262144, gguf.TypeQ8_0, gguf.TypeQ8_0},
-	{"qwen2.5-0.5b", 896, 24, 14, 2, 64, 4864, 151936, gguf.TypeQ4_K, gguf.TypeQ6_K},
-	{"llama3.2-1b", 2048, 16, 32, 8, 64, 8192, 128256, gguf.TypeQ4_K, gguf.TypeQ6_K},
+	{"smollm2-135m", "llama", 100000, false, false, 576, 30, 9, 3, 64, 1536, 49152, gguf.TypeQ8_0, gguf.TypeQ8_0},
+	{"gemma3-270m", "llama", 10000, false, false, 640, 18, 4, 1, 256, 2048, 262144, gguf.TypeQ8_0, gguf.TypeQ8_0},
+	{"qwen2.5-0.5b", "qwen2", 1000000, true, false, 896, 24, 14, 2, 64, 4864, 151936, gguf.TypeQ4_K, gguf.TypeQ6_K},
+	{"llama3.2-1b", "llama", 500000, false, true, 2048, 16, 32, 8, 64, 8192, 128256, gguf.TypeQ4_K, gguf.TypeQ6_K},
 }
 
 func main() {
@@ -172,21 +178,22 @@ func writeModel(path string, s shape) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	p := s.arch + "."
 	kvs := []gguf.KV{
-		{Key: "general.architecture", Value: gguf.String("llama")},
+		{Key: "general.architecture", Value: gguf.String(s.arch)},
 		{Key: "general.name", Value: gguf.String(s.name + " (random weights)")},
-		{Key: "llama.context_length", Value: gguf.Uint32(2048)},
-		{Key: "llama.embedding_length", Value: gguf.Uint32(uint32(s.embd))},
-		{Key: "llama.block_count", Value: gguf.Uint32(uint32(s.layers))},
-		{Key: "llama.feed_forward_length", Value: gguf.Uint32(uint32(s.ffn))},
-		{Key: "llama.attention.head_count", Value: gguf.Uint32(uint32(s.heads))},
-		{Key: "llama.attention.head_count_kv", Value: gguf.Uint32(uint32(s.kv))},
-		{Key: "llama.attention.key_length", Value: gguf.Uint32(uint32(s.hd))},
-		{Key: "llama.attention.value_length", Value: gguf.Uint32(uint32(s.hd))},
-		{Key: "llama.rope.dimension_count", Value: gguf.Uint32(uint32(s.hd))},
-		{Key: "llama.rope.freq_base", Value: gguf.Float32(10000)},
-		{Key: "llama.attention.layer_norm_rms_epsilon", Value: gguf.Float32(1e-5)},
-		{Key: "llama.vocab_size", Value: gguf.Uint32(uint32(s.vocab))},
+		{Key: p + "context_length", Value: gguf.Uint32(2048)},
+		{Key: p + "embedding_length", Value: gguf.Uint32(uint32(s.embd))},
+		{Key: p + "block_count", Value: gguf.Uint32(uint32(s.layers))},
+		{Key: p + "feed_forward_length", Value: gguf.Uint32(uint32(s.ffn))},
+		{Key: p + "attention.head_count", Value: gguf.Uint32(uint32(s.heads))},
+		{Key: p + "attention.head_count_kv", Value: gguf.Uint32(uint32(s.kv))},
+		{Key: p + "attention.key_length", Value: gguf.Uint32(uint32(s.hd))},
+		{Key: p + "attention.value_length", Value: gguf.Uint32(uint32(s.hd))},
+		{Key: p + "rope.dimension_count", Value: gguf.Uint32(uint32(s.hd))},
+		{Key: p + "rope.freq_base", Value: gguf.Float32(s.ropeBase)},
+		{Key: p + "attention.layer_norm_rms_epsilon", Value: gguf.Float32(1e-5)},
+		{Key: p + "vocab_size", Value: gguf.Uint32(uint32(s.vocab))},
 	}
 	for _, kv := range append(kvs, tok.GGUFKVs()...) {
 		if err := w.Add(kv.Key, kv.Value); err != nil {
@@ -233,6 +240,25 @@ func writeModel(path string, s shape) (int64, error) {
 			if err := add(p+t.name, s.weights, t.rows, t.cols); err != nil {
 				return 0, err
 			}
+		}
+		if s.bias {
+			for _, b := range []struct {
+				name string
+				n    int
+			}{{"attn_q.bias", q}, {"attn_k.bias", kv}, {"attn_v.bias", kv}} {
+				if err := w.AddTensorF32(p+b.name, []uint64{uint64(b.n)}, make([]float32, b.n), gguf.TypeF32); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	if s.ropeFreqs { // Llama 3's factors: 1 for high frequencies, 8 for low, a ramp between
+		ff := make([]float32, s.hd/2)
+		for i := range ff {
+			ff[i] = 1 + 7*float32(i)/float32(len(ff)-1)
+		}
+		if err := w.AddTensorF32("rope_freqs.weight", []uint64{uint64(len(ff))}, ff, gguf.TypeF32); err != nil {
+			return 0, err
 		}
 	}
 	f, err := os.Create(path)
