@@ -14,6 +14,18 @@ type Attn struct {
 	// Scale multiplies the scores q·k; 0 means 1/√HS (llama, qwen2,
 	// qwen3), rounded to T.
 	Scale float64
+	// Window, when positive, limits each query to the Window most recent
+	// keys, its own included (gemma3's sliding-window layers, llama.cpp's
+	// is_masked_swa): a query at position p sees keys p−Window < p0 ≤ p.
+	Window int
+}
+
+// first returns the first key a query at position last attends to.
+func (a Attn) first(last int) int {
+	if a.Window <= 0 {
+		return 0
+	}
+	return max(0, last-a.Window+1)
 }
 
 // scale returns the score scale.
@@ -42,30 +54,32 @@ func attentionForwardScalar[T tensor.Numeric](out, att, q, k, v []T, sh Attn) {
 		for h := kh * group; h < (kh+1)*group; h++ {
 			for t := 0; t < Tq; t++ {
 				last := Tk - Tq + t
+				first := sh.first(last)
 				qo := (b*Tq+t)*qC + h*HS
 				qv := q[qo : qo+HS]
 				a := att[((b*NH+h)*Tq+t)*Tk : ((b*NH+h)*Tq+t+1)*Tk]
 				maxv := T(math.Inf(-1))
-				for t2 := 0; t2 <= last; t2++ {
+				for t2 := first; t2 <= last; t2++ {
 					ko := (b*Tk+t2)*kvC + kh*HS
 					s := dotT(qv, k[ko:ko+HS]) * scale
 					a[t2] = s
 					maxv = max(maxv, s)
 				}
-				sum, ok := fastExpShiftSum(a[:last+1], maxv)
-				for t2 := 0; !ok && t2 <= last; t2++ {
+				sum, ok := fastExpShiftSum(a[first:last+1], maxv)
+				for t2 := first; !ok && t2 <= last; t2++ {
 					e := T(math.Exp(float64(a[t2] - maxv)))
 					a[t2] = e
 					sum += float64(e)
 				}
 				inv := T(1 / sum)
-				for t2 := 0; t2 <= last; t2++ {
+				for t2 := first; t2 <= last; t2++ {
 					a[t2] *= inv
 				}
+				clear(a[:first])
 				clear(a[last+1:])
 				o := out[qo : qo+HS]
 				clear(o)
-				for t2 := 0; t2 <= last; t2++ {
+				for t2 := first; t2 <= last; t2++ {
 					ko := (b*Tk+t2)*kvC + kh*HS
 					axpyT(o, a[t2], v[ko:ko+HS])
 				}

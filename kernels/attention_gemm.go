@@ -22,7 +22,8 @@ func attentionGemm[T tensor.Numeric](e tensor.Engine[T]) bool {
 }
 
 // AttentionForward is causal grouped-query attention over the shape sh.
-// Query t sits at position Tk−Tq+t and attends keys 0..Tk−Tq+t; query head
+// Query t sits at position Tk−Tq+t and attends keys 0..Tk−Tq+t (only the
+// last sh.Window of them when sh.Window > 0); query head
 // h reads kv head h/(NH/NKV). Scores are scaled by sh.Scale (default
 // 1/√HS) and normalised with a stable softmax (max subtracted, sum in
 // float64 as ggml's soft_max). The probabilities are kept in att for the
@@ -39,7 +40,7 @@ func AttentionForward[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []
 		attentionForwardScalar(out, att, q, k, v, sh)
 		return
 	}
-	if fastAttentionForwardOn(e, out, att, q, k, v, sh) {
+	if sh.Window <= 0 && fastAttentionForwardOn(e, out, att, q, k, v, sh) {
 		return
 	}
 	scale := T(sh.scale())
@@ -56,25 +57,28 @@ func AttentionForward[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []
 			tensor.GemmStrided(e, false, true, Tq, Tk, HS, scale, qb, qC, kb, kvC, 0, a, Tk)
 			for t := 0; t < Tq; t++ {
 				last := Tk - Tq + t
-				row := a[t*Tk : (t+1)*Tk]
-				maxv, ok := fastMax(row[:last+1])
+				first := sh.first(last)
+				full := a[t*Tk : (t+1)*Tk]
+				clear(full[:first])
+				clear(full[last+1:])
+				row := full[first : last+1]
+				maxv, ok := fastMax(row)
 				if !ok {
 					maxv = T(math.Inf(-1))
-					for _, s := range row[:last+1] {
+					for _, s := range row {
 						maxv = max(maxv, s)
 					}
 				}
-				sum, ok := fastExpShiftSum(row[:last+1], maxv)
-				for t2 := 0; !ok && t2 <= last; t2++ {
+				sum, ok := fastExpShiftSum(row, maxv)
+				for t2 := 0; !ok && t2 < len(row); t2++ {
 					ex := T(math.Exp(float64(row[t2] - maxv)))
 					row[t2] = ex
 					sum += float64(ex)
 				}
 				inv := T(1 / sum)
-				for t2 := 0; t2 <= last; t2++ {
+				for t2 := range row {
 					row[t2] *= inv
 				}
-				clear(row[last+1:])
 			}
 			// O_h[Tq×HS] = P·V_h
 			tensor.GemmStrided(e, false, false, Tq, HS, Tk, 1, a, Tk, vb, kvC, 0, out[b*Tq*qC+h*HS:], qC)
@@ -89,6 +93,9 @@ func AttentionForward[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []
 //	dP   = dO_h·V_hᵀ            dV_h += Pᵀ·dO_h
 //	dS   = P∘(dP − rowsum(P∘dP))·scale
 //	dQ_h += dS·K_h              dK_h += dSᵀ·Q_h
+//
+// A window needs nothing here: the probabilities it masks are 0, so their
+// dS and contributions are 0.
 func AttentionBackward[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q, k, v, att []T, sh Attn) {
 	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
 	if !attentionGemm(e) {

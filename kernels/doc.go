@@ -2,8 +2,8 @@
 // model family composes (llama, qwen2, qwen3, gemma3) and that package nn's
 // layers use: RMSNorm (also per head), bias add, rope (NORM and NEOX
 // layouts, frequency factors, linear scaling), SwiGLU, GELU-tanh and its
-// gated form, causal grouped-query attention with its softmax,
-// cross-entropy and log-softmax, embedding lookup and residual adds. Each
+// gated form, causal grouped-query attention with its softmax (optionally
+// limited to a sliding window), the final-logit softcap, cross-entropy and log-softmax, embedding lookup and residual adds. Each
 // op is an xxxForward/xxxBackward pair over plain slices, as in karpathy's
 // llm.c, generic over float32 (training) and float64 (gradient checks).
 //

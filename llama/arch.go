@@ -33,17 +33,41 @@ type Recipe struct {
 	// llama.cpp checks for llama (the other families assert it at graph
 	// build time).
 	HeadDimIsRope bool
+
+	// The flags below are Gemma 3's (docs/gemma3.md).
+
+	// EmbedScale multiplies the token embeddings by √C (float32).
+	EmbedScale bool
+	// PostNorms requires RMSNorms post_attention_norm and post_ffw_norm
+	// [C] on the attention and feed-forward outputs before each joins the
+	// residual stream.
+	PostNorms bool
+	// GELU gates the feed-forward network with GELU-tanh (GeGLU) instead of
+	// SiLU.
+	GELU bool
+	// SlidingWindow reads attention.sliding_window, its layer pattern
+	// (attention.sliding_window_pattern, default 6) and the local layers'
+	// rope base (rope.freq_base_swa, default 10000): local layers attend
+	// the window only and rope with that base, unscaled.
+	SlidingWindow bool
+	// Softcap reads final_logit_softcapping (logits ← c·tanh(logits/c)).
+	Softcap bool
+	// GemmaQueryScale scales the scores by 1/√(C/NH) instead of 1/√HS for
+	// the 62-layer model, as llama.cpp's gemma3 does for Gemma 3 27B.
+	GemmaQueryScale bool
 }
 
 // recipes maps general.architecture to its recipe: the one place that says
 // which families this package runs. Sources: llama.cpp src/llama-arch.cpp
 // (names), src/llama-model.cpp (hyperparameters, rope type), and
-// src/models/{llama,qwen2,qwen3}.cpp (tensors and graph), summarised in
-// docs/llama-families.md.
+// src/models/{llama,qwen2,qwen3,gemma3}.cpp (tensors and graph), summarised in
+// docs/llama-families.md and docs/gemma3.md.
 var recipes = map[string]Recipe{
 	"llama": {Name: "llama", Rope: kernels.RopeNorm, QKVBias: true, RopeFreqs: true, HeadDimIsRope: true},
 	"qwen2": {Name: "qwen2", Rope: kernels.RopeNeox, QKVBias: true},
 	"qwen3": {Name: "qwen3", Rope: kernels.RopeNeox, QKVBias: true, QKNorm: true},
+	"gemma3": {Name: "gemma3", Rope: kernels.RopeNeox, QKVBias: true, QKNorm: true, EmbedScale: true, PostNorms: true, GELU: true,
+		SlidingWindow: true, Softcap: true, GemmaQueryScale: true},
 }
 
 // Architectures returns the general.architecture values this package runs,

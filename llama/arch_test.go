@@ -32,11 +32,22 @@ func archCases() []archCase {
 	qwen3.Arch, qwen3.HeadDim, qwen3.Heads, qwen3.KVHeads = "qwen3", 6, 2, 2
 	qwen3b := qwen3
 	qwen3b.QKVBias, qwen3b.KVHeads = true, 1
+	// gemma3 with a separate head; tied (as real files) with linear rope
+	// scaling on the global layer and a softcap. (The tiny tied model at
+	// HS 6 has third derivatives that put central differences with h =
+	// 1e-5 at ~1.3e-6 from the exact gradient on this seed: 1e-7 at
+	// h = 3e-6, so truncation, not a wrong gradient.)
+	gemma3 := TinyGemma3Config()
+	gemma3.TiedOutput = false
+	gemma3b := TinyGemma3Config()
+	gemma3b.HeadDim, gemma3b.RopeFreqScale, gemma3b.FinalSoftcap = 8, 0.5, 4
 	return []archCase{
 		{"llama3", llama3, []float32{1, 2.5, 8}},
 		{"qwen2", qwen2, nil},
 		{"qwen3", qwen3, nil},
 		{"qwen3-bias", qwen3b, nil},
+		{"gemma3", gemma3, nil},
+		{"gemma3-tied-softcap", gemma3b, nil},
 	}
 }
 
@@ -245,6 +256,7 @@ func TestArchLoRATargetsAndAdapter(t *testing.T) {
 			}
 			other := c.cfg
 			other.Arch, other.QKVBias = "llama", false
+			other.SlidingWindow, other.SlidingWindowPattern, other.RopeBaseSWA, other.FinalSoftcap = 0, 0, 0, 0
 			if c.cfg.Architecture() == "llama" {
 				other.Arch = "qwen2"
 			}

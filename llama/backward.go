@@ -24,7 +24,16 @@ func (m *Model[T]) Backward(ctx context.Context, dlogits *tensor.Tensor[T]) erro
 	if dlogits == nil || dlogits.Size() != N*c.VocabSize {
 		return fmt.Errorf("%w: dlogits must be [%d, %d, %d]", ErrShape, a.B, a.T, c.VocabSize)
 	}
-	dlnf, err := layerBackward(ctx, m.Output, dlogits.Data(), a.lnf, N, c.VocabSize)
+	dy := dlogits.Data()
+	if c.FinalSoftcap > 0 {
+		if len(a.dcap) != len(dy) {
+			a.dcap = make([]T, len(dy))
+		}
+		copy(a.dcap, dy)
+		kernels.SoftcapBackward(a.dcap, a.logits.Data(), c.FinalSoftcap)
+		dy = a.dcap
+	}
+	dlnf, err := layerBackward(ctx, m.Output, dy, a.lnf, N, c.VocabSize)
 	if err != nil {
 		return err
 	}
@@ -47,7 +56,7 @@ func (m *Model[T]) backwardTrunk(ctx context.Context, dlnf []T) error {
 		if err := m.recomputeBlock(ctx, l); err != nil {
 			return err
 		}
-		if err := m.blockBackward(ctx, m.Blocks[l], &a.layers[l], a, needDX); err != nil {
+		if err := m.blockBackward(ctx, l, m.Blocks[l], &a.layers[l], a, needDX); err != nil {
 			return err
 		}
 		if a.recompute {
@@ -55,6 +64,11 @@ func (m *Model[T]) backwardTrunk(ctx context.Context, dlnf []T) error {
 		}
 	}
 	if g := gradOf(m.TokenEmbd); g != nil {
+		if s := m.embedScale(); s != 1 {
+			for i := range a.dres {
+				a.dres[i] *= s
+			}
+		}
 		kernels.EncoderBackward(g, a.dres, a.tokens, c.Dim)
 	}
 	return nil
@@ -73,42 +87,51 @@ func (m *Model[T]) ensureBackwardScratch() {
 	a.dgate, a.dup = make([]T, N*c.FFN), make([]T, N*c.FFN)
 	a.dq, a.dqr = make([]T, N*qC), make([]T, N*qC)
 	a.dk, a.dkr, a.dv = make([]T, N*kvC), make([]T, N*kvC), make([]T, N*kvC)
+	if c.recipe().PostNorms {
+		a.dpost = make([]T, N*c.Dim)
+	}
 }
 
 // blockBackward turns a.dres = dL/d(block output) into dL/d(block input) in
 // place (the residual path is the identity) and accumulates the block's
-// parameter gradients. It reads like blockForward in reverse. Without
-// needDX, q/k/v run in ParamsOnly mode and a.dres is left unfinished.
-func (m *Model[T]) blockBackward(ctx context.Context, blk *Block[T], la *layerActs[T], a *activations[T], needDX bool) error {
+// parameter gradients (layer l). It reads like blockForward in reverse.
+// Without needDX, q/k/v run in ParamsOnly mode and a.dres is left
+// unfinished.
+func (m *Model[T]) blockBackward(ctx context.Context, l int, blk *Block[T], la *layerActs[T], a *activations[T], needDX bool) error {
 	c := m.Config
 	B, Tn, NH, NKV, HS := a.B, a.T, c.Heads, c.KVHeads, c.HeadDim
 	N := B * Tn
-	// feed-forward: next = resid2 + down(silu(gate)·up)
-	dh, err := layerBackward(ctx, blk.Down, a.dres, la.hidden, N, c.Dim)
+	// feed-forward: next = resid2 + [post_ffw_norm] down(act(gate)·up)
+	dh, err := layerBackward(ctx, blk.Down, m.postNormBackward(blk.PostFFNNorm, la.d, la.rstdPF, a, N), la.hidden, N, c.Dim)
 	if err != nil {
 		return err
 	}
 	clear(a.dgate)
 	clear(a.dup)
-	kernels.SwiGLUBackward(a.dgate, a.dup, dh, la.gate.Data(), la.up.Data())
+	if c.recipe().GELU {
+		kernels.GeGLUBackward(a.dgate, a.dup, dh, la.gate.Data(), la.up.Data())
+	} else {
+		kernels.SwiGLUBackward(a.dgate, a.dup, dh, la.gate.Data(), la.up.Data())
+	}
 	if err := m.sumBackward(ctx, a.dln, la.ln2, N, []linearGrad[T]{{blk.Gate, a.dgate, c.FFN}, {blk.Up, a.dup, c.FFN}}); err != nil {
 		return err
 	}
 	kernels.RMSNormBackward(a.dres, gradOf(blk.FFNNorm), a.dln, la.resid2, blk.FFNNorm.Value.Data(), la.rstd2, N, c.Dim)
-	// attention: resid2 = resid + o(attn(rope(q), rope(k), v))
-	datty, err := layerBackward(ctx, blk.O, a.dres, la.atty, N, c.Dim)
+	// attention: resid2 = resid + [post_attention_norm] o(attn(rope(q), rope(k), v))
+	datty, err := layerBackward(ctx, blk.O, m.postNormBackward(blk.PostAttnNorm, la.o, la.rstdPA, a, N), la.atty, N, c.Dim)
 	if err != nil {
 		return err
 	}
 	clear(a.dq)
 	clear(a.dk)
 	clear(a.dv)
-	kernels.AttentionBackward(m.engine, a.dq, a.dk, a.dv, datty, la.q.Data(), la.k.Data(), la.v.Data(), la.att, kernels.Attn{B: B, Tq: Tn, Tk: Tn, NH: NH, NKV: NKV, HS: HS})
+	kernels.AttentionBackward(m.engine, a.dq, a.dk, a.dv, datty, la.q.Data(), la.k.Data(), la.v.Data(), la.att, c.attn(l, B, Tn, Tn))
 	clear(a.dqr)
 	clear(a.dkr)
 	mode := c.recipe().Rope
-	kernels.RopeBackward(a.dqr, a.dq, m.cos, m.sin, B, Tn, NH, HS, 0, mode)
-	kernels.RopeBackward(a.dkr, a.dk, m.cos, m.sin, B, Tn, NKV, HS, 0, mode)
+	cos, sin := m.ropeOf(l)
+	kernels.RopeBackward(a.dqr, a.dq, cos, sin, B, Tn, NH, HS, 0, mode)
+	kernels.RopeBackward(a.dkr, a.dk, cos, sin, B, Tn, NKV, HS, 0, mode)
 	dq, dk := m.qkvExtrasBackward(blk, la, a, N)
 	qkv := []linearGrad[T]{{blk.Q, dq, NH * HS}, {blk.K, dk, NKV * HS}, {blk.V, a.dv, NKV * HS}}
 	if !needDX {
@@ -149,6 +172,19 @@ func (m *Model[T]) qkvExtrasBackward(blk *Block[T], la *layerActs[T], a *activat
 		}
 	}
 	return dq, dk
+}
+
+// postNormBackward returns the gradient of the attention or feed-forward
+// output y from a.dres (the gradient of what joined the residual stream):
+// a.dres itself without a post-norm w, else the post-norm's input gradient
+// (into a.dpost), accumulating w's gradient.
+func (m *Model[T]) postNormBackward(w *nn.Parameter[T], y *tensor.Tensor[T], rstd []T, a *activations[T], N int) []T {
+	if w == nil {
+		return a.dres
+	}
+	clear(a.dpost)
+	kernels.RMSNormBackward(a.dpost, gradOf(w), a.dres, y.Data(), w.Value.Data(), rstd, N, m.Config.Dim)
+	return a.dpost
 }
 
 // linearGrad is one layer reading a shared input, with its output gradient.

@@ -69,6 +69,46 @@ type Config struct {
 	// RopeAttnFactor multiplies rope's cos and sin
 	// (rope.scaling.attn_factor); 0 means 1.
 	RopeAttnFactor float32
+
+	// Gemma 3 (Recipe.SlidingWindow, Softcap, GemmaQueryScale; zero for the
+	// other families).
+
+	// SlidingWindow is attention.sliding_window: a local layer's query
+	// attends the SlidingWindow most recent positions, its own included;
+	// 0 means every layer is global.
+	SlidingWindow int
+	// SlidingWindowPattern is attention.sliding_window_pattern P: layer l
+	// is local when l%P < P−1 (P = 0: all local), as llama.cpp's
+	// set_swa_pattern.
+	SlidingWindowPattern int
+	// RopeBaseSWA is the local layers' rope base (rope.freq_base_swa);
+	// they use no rope scaling.
+	RopeBaseSWA float32
+	// AttnScale multiplies the attention scores; 0 means 1/√HeadDim.
+	// llama.cpp derives it (Recipe.GemmaQueryScale), no key holds it.
+	AttnScale float32
+	// FinalSoftcap caps the logits at c·tanh(logits/c)
+	// (final_logit_softcapping); 0 means none.
+	FinalSoftcap float32
+}
+
+// IsLocal reports whether layer l is a sliding-window layer.
+func (c Config) IsLocal(l int) bool {
+	if c.SlidingWindow <= 0 {
+		return false
+	}
+	P := c.SlidingWindowPattern
+	return P == 0 || l%P < P-1
+}
+
+// attn returns the attention shape of layer l for B sequences of Tq
+// queries over Tk keys: c's score scale, and its window on local layers.
+func (c Config) attn(l, B, Tq, Tk int) kernels.Attn {
+	a := kernels.Attn{B: B, Tq: Tq, Tk: Tk, NH: c.Heads, NKV: c.KVHeads, HS: c.HeadDim, Scale: float64(c.AttnScale)}
+	if c.IsLocal(l) {
+		a.Window = c.SlidingWindow
+	}
+	return a
 }
 
 // Validate checks that the sizes are positive, within the package limits and
@@ -101,6 +141,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: rope freq base %g not positive", ErrConfig, c.RopeBase)
 	case !(c.RopeFreqScale >= 0) || !(c.RopeAttnFactor >= 0):
 		return fmt.Errorf("%w: rope freq scale %g / attn factor %g negative", ErrConfig, c.RopeFreqScale, c.RopeAttnFactor)
+	case c.SlidingWindow < 0 || c.SlidingWindowPattern < 0 || c.SlidingWindowPattern > MaxLayers:
+		return fmt.Errorf("%w: sliding window %d, pattern %d", ErrConfig, c.SlidingWindow, c.SlidingWindowPattern)
+	case c.SlidingWindow > 0 && !(c.RopeBaseSWA > 0):
+		return fmt.Errorf("%w: local rope freq base %g not positive", ErrConfig, c.RopeBaseSWA)
+	case !(c.AttnScale >= 0) || !(c.FinalSoftcap >= 0):
+		return fmt.Errorf("%w: attention scale %g / final softcap %g negative", ErrConfig, c.AttnScale, c.FinalSoftcap)
+	}
+	if rec := c.recipe(); (c.SlidingWindow > 0 && !rec.SlidingWindow) || (c.FinalSoftcap > 0 && !rec.Softcap) {
+		return fmt.Errorf("%w: a %s model has no sliding window or final softcap", ErrConfig, c.Architecture())
 	}
 	if n := c.ParamCount(); n > MaxParams {
 		return fmt.Errorf("%w: %d parameters exceed %d", ErrConfig, n, int64(MaxParams))
@@ -115,8 +164,13 @@ func (c Config) ParamCount() int64 {
 	if c.QKVBias {
 		block += q + 2*kv
 	}
-	if r, err := RecipeOf(c.Arch); err == nil && r.QKNorm {
-		block += 2 * int64(c.HeadDim)
+	if r, err := RecipeOf(c.Arch); err == nil {
+		if r.QKNorm {
+			block += 2 * int64(c.HeadDim)
+		}
+		if r.PostNorms {
+			block += 2 * C
+		}
 	}
 	n := int64(c.VocabSize)*C + C + int64(c.Layers)*block
 	if !c.TiedOutput {
@@ -176,6 +230,9 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %srope.dimension_count %d differs from the head size %d (partial rope)", ErrUnsupported, p, rot, kl)
 	}
 	if c.RopeFreqScale, c.RopeAttnFactor, err = ropeScaling(f, p); err != nil {
+		return Config{}, err
+	}
+	if err := c.gemmaKeys(f, rec); err != nil {
 		return Config{}, err
 	}
 	if _, ok := f.Tensor("output.weight"); !ok {
@@ -365,10 +422,27 @@ func (c Config) KVs() []gguf.KV {
 	if c.RopeAttnFactor != 0 && c.RopeAttnFactor != 1 {
 		kvs = append(kvs, gguf.KV{Key: p + "rope.scaling.attn_factor", Value: gguf.Float32(c.RopeAttnFactor)})
 	}
+	if c.SlidingWindow > 0 {
+		kvs = append(kvs, gguf.KV{Key: p + "attention.sliding_window", Value: u(c.SlidingWindow)},
+			gguf.KV{Key: p + "attention.sliding_window_pattern", Value: u(c.SlidingWindowPattern)},
+			gguf.KV{Key: p + "rope.freq_base_swa", Value: gguf.Float32(c.RopeBaseSWA)})
+	}
+	if c.FinalSoftcap > 0 {
+		kvs = append(kvs, gguf.KV{Key: p + "final_logit_softcapping", Value: gguf.Float32(c.FinalSoftcap)})
+	}
 	return kvs
 }
 
 // rope returns the kernels.Rope of c (without frequency factors).
 func (c Config) rope() kernels.Rope {
 	return kernels.Rope{Mode: c.recipe().Rope, Base: c.RopeBase, FreqScale: c.RopeFreqScale, AttnFactor: c.RopeAttnFactor}
+}
+
+// localRope returns the rope of c's sliding-window layers: base
+// RopeBaseSWA, no frequency scaling (llama.cpp's rope_freq_scale_train_swa
+// is 1), the same attention factor.
+func (c Config) localRope() kernels.Rope {
+	r := c.rope()
+	r.Base, r.FreqScale = c.RopeBaseSWA, 0
+	return r
 }

@@ -42,6 +42,15 @@
 // lists every key, tensor and step of these families as llama.cpp runs
 // them, and how to add a family.
 //
+// gemma3 (src/models/gemma3.cpp; docs/gemma3.md has every detail) adds to
+// qwen3's q/k norms: embeddings times √C; RMSNorms on the attention and
+// feed-forward outputs before they join the residual stream
+// (post_attention_norm, post_ffw_norm); a GELU-tanh gated feed-forward
+// network; sliding-window layers (all but every SlidingWindowPattern-th)
+// whose queries see only the last SlidingWindow positions and whose rope
+// uses rope.freq_base_swa, unscaled; an optional final logit softcap.
+// Under MatchGGML its GELU goes through ggml's F16 table (emulate.go).
+//
 // Agreement with llama.cpp (node-llama-cpp 3.21.1, F32 KV cache): next-token
 // log-probs within ~2e-6 for F32 weights, also with a LoRA adapter on every
 // target; the same for F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K

@@ -111,3 +111,42 @@ func q8KBlock[T tensor.Numeric](dst, src []T) {
 		dst[i] = T(q * d)
 	}
 }
+
+// ggml's CPU backend computes the fused GELU-gated product of Gemma's
+// feed-forward network (ggml_vec_geglu_f32, GGML_GELU_FP16 defined) through
+// a 65536-entry F16 table: 0 for a gate x ≤ −10, x·up for x ≥ 10, and
+// otherwise F16(gelu_f32(F16(x)))·up, with gelu_f32 the tanh approximation
+// in float32 and F16 conversion rounding to nearest even. The GELU value is
+// thus quantised to F16 (relative error up to ~5e-4), which moves the
+// log-probs of an F32 gemma3 model by ~1e-3; under MatchGGML we compute the
+// same table entry (docs/gemma3.md).
+
+// geluF32 is ggml's gelu_f32 in float32 with its operation order:
+// 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x·x))).
+func geluF32(x float32) float32 {
+	const sqrt2OverPi, coefA = 0.79788456080286535587989211986876, 0.044715
+	inner := float32(sqrt2OverPi) * x * (1 + float32(coefA)*x*x)
+	return 0.5 * x * (1 + float32(math.Tanh(float64(inner))))
+}
+
+// geluGGML is the value ggml's geglu multiplies up by for gate x.
+func geluGGML(x float32) float32 {
+	switch {
+	case x <= -10:
+		return 0
+	case x >= 10:
+		return x
+	}
+	xr := gguf.Float16ToFloat32(gguf.Float32ToFloat16(x))
+	return gguf.Float16ToFloat32(gguf.Float32ToFloat16(geluF32(xr)))
+}
+
+// gegluForwardGGML is kernels.GeGLUForward with ggml's F16-table GELU:
+// out = geluGGML(gate)·up, in float32.
+//
+//	out, gate, up [N·F]
+func gegluForwardGGML[T tensor.Numeric](out, gate, up []T) {
+	for i, g := range gate {
+		out[i] = T(geluGGML(float32(g)) * float32(up[i]))
+	}
+}

@@ -3,6 +3,7 @@ package llama
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/webtune/webtune/kernels"
 	"github.com/webtune/webtune/nn"
@@ -31,7 +32,12 @@ type layerActs[T tensor.Numeric] struct {
 	rstd2        []T               // [N]
 	gate         *tensor.Tensor[T] // [N, F]
 	up           *tensor.Tensor[T] // [N, F]
-	hidden       *tensor.Tensor[T] // [N, F] silu(gate)·up
+	hidden       *tensor.Tensor[T] // [N, F] silu(gate)·up (gelu under Recipe.GELU)
+	// with post-norms (Recipe.PostNorms): the attn_output and ffn_down
+	// outputs, their normed values and 1/rms
+	o, d           *tensor.Tensor[T] // [N, C]
+	po, pf         []T               // [N, C] rms(o)·post_attention_norm, rms(d)·post_ffw_norm
+	rstdPA, rstdPF []T               // [N]
 }
 
 // activations are the forward state of one (B, T) batch plus backward
@@ -61,6 +67,8 @@ type activations[T tensor.Numeric] struct {
 	dgate, dup  []T // [N, F]
 	dq, dqr     []T // [N, NH·HS]
 	dk, dkr, dv []T // [N, NKV·HS]
+	dpost       []T // [N, C] gradient of a post-norm's input (Recipe.PostNorms)
+	dcap        []T // [N, V] Backward's gradient of the logits before the final softcap
 }
 
 func newActivations[T tensor.Numeric](c Config, B, Tq, Tk int) *activations[T] {
@@ -74,10 +82,13 @@ func newActivations[T tensor.Numeric](c Config, B, Tq, Tk int) *activations[T] {
 			resid2: make([]T, N*C), ln2: tensor.Zeros[T](N, C), rstd2: make([]T, N),
 			hidden: tensor.Zeros[T](N, F),
 		}
+		la := &a.layers[l]
 		if c.recipe().QKNorm {
-			la := &a.layers[l]
 			la.qn, la.kn = tensor.Zeros[T](N, c.Heads*c.HeadDim), tensor.Zeros[T](N, c.KVHeads*c.HeadDim)
 			la.rstdq, la.rstdk = make([]T, N*c.Heads), make([]T, N*c.KVHeads)
+		}
+		if c.recipe().PostNorms {
+			la.po, la.pf, la.rstdPA, la.rstdPF = make([]T, N*C), make([]T, N*C), make([]T, N), make([]T, N)
 		}
 	}
 	return a
@@ -114,6 +125,7 @@ func (m *Model[T]) Forward(ctx context.Context, tokens [][]int) (*tensor.Tensor[
 	if err != nil {
 		return nil, err
 	}
+	m.softcap(logits.Data())
 	a.logits, err = logits.Reshape(B, Tn, m.Config.VocabSize)
 	return a.logits, err
 }
@@ -136,13 +148,13 @@ func (m *Model[T]) forwardTrunk(ctx context.Context, tokens [][]int) (int, int, 
 		copy(a.tokens[b*Tn:], row)
 	}
 	m.ensureRope(Tn)
-	m.embedTokens(a.layers[0].resid, a.tokens)
+	m.embed(a.layers[0].resid, a.tokens)
 	for l, blk := range m.Blocks {
 		next := a.resid
 		if l+1 < len(a.layers) {
 			next = a.layers[l+1].resid
 		}
-		if err := m.blockForward(ctx, blk, &a.layers[l], next, B, Tn, 0, nil, nil); err != nil {
+		if err := m.blockForward(ctx, l, blk, &a.layers[l], next, B, Tn, 0, nil, nil); err != nil {
 			return 0, 0, err
 		}
 		if a.recompute {
@@ -158,14 +170,45 @@ func (m *Model[T]) forwardTrunk(ctx context.Context, tokens [][]int) (int, int, 
 func (m *Model[T]) headForward(ctx context.Context, a *activations[T], N int) (*tensor.Tensor[T], error) {
 	c := m.Config
 	kernels.RMSNormForward(a.lnf.Data(), a.rstdf, a.resid, m.OutputNorm.Value.Data(), N, c.Dim, c.Eps)
-	return m.layerForward(ctx, m.Output, a.lnf, N, c.VocabSize)
+	logits, err := m.layerForward(ctx, m.Output, a.lnf, N, c.VocabSize)
+	if err == nil {
+		m.softcap(logits.Data())
+	}
+	return logits, err
 }
 
-// blockForward runs block blk on la.resid (B×Tq new tokens at positions
-// pos0…) and writes the block output to next. With a KV cache (kc, vc
-// [P, NKV·HS], B = 1) the rotated keys and values are stored at pos0 and the
-// queries attend to the cache's first pos0+Tq entries.
-func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerActs[T], next []T, B, Tq, pos0 int, kc, vc []T) error {
+// softcap caps logits in place under a final softcap (Config.FinalSoftcap).
+func (m *Model[T]) softcap(logits []T) {
+	if c := m.Config.FinalSoftcap; c > 0 {
+		kernels.SoftcapForward(logits, c)
+	}
+}
+
+// embed writes the embeddings of tokens to out [N, C], times √C (in
+// float32, as ggml_scale with sqrtf(n_embd)) under Recipe.EmbedScale.
+func (m *Model[T]) embed(out []T, tokens []int) {
+	m.embedTokens(out, tokens)
+	if s := m.embedScale(); s != 1 {
+		for i := range out {
+			out[i] *= s
+		}
+	}
+}
+
+// embedScale is √C under Recipe.EmbedScale, else 1.
+func (m *Model[T]) embedScale() T {
+	if !m.Config.recipe().EmbedScale {
+		return 1
+	}
+	return T(float32(math.Sqrt(float64(m.Config.Dim))))
+}
+
+// blockForward runs block blk (layer l) on la.resid (B×Tq new tokens at
+// positions pos0…) and writes the block output to next. With a KV cache
+// (kc, vc [P, NKV·HS], B = 1) the rotated keys and values are stored at
+// pos0 and the queries attend to the cache's first pos0+Tq entries (the
+// last SlidingWindow of them on a local layer).
+func (m *Model[T]) blockForward(ctx context.Context, l int, blk *Block[T], la *layerActs[T], next []T, B, Tq, pos0 int, kc, vc []T) error {
 	c := m.Config
 	N, NH, NKV, HS := B*Tq, c.Heads, c.KVHeads, c.HeadDim
 	var err error
@@ -181,8 +224,9 @@ func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerAct
 	}
 	m.qkvExtrasForward(blk, la, N)
 	mode := c.recipe().Rope
-	kernels.RopeForward(la.q.Data(), la.q.Data(), m.cos, m.sin, B, Tq, NH, HS, pos0, mode)
-	kernels.RopeForward(la.k.Data(), la.k.Data(), m.cos, m.sin, B, Tq, NKV, HS, pos0, mode)
+	cos, sin := m.ropeOf(l)
+	kernels.RopeForward(la.q.Data(), la.q.Data(), cos, sin, B, Tq, NH, HS, pos0, mode)
+	kernels.RopeForward(la.k.Data(), la.k.Data(), cos, sin, B, Tq, NKV, HS, pos0, mode)
 	k, v, Tk := la.k.Data(), la.v.Data(), Tq
 	if kc != nil {
 		Tk = pos0 + Tq
@@ -190,12 +234,12 @@ func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerAct
 		copy(vc[pos0*NKV*HS:], v)
 		k, v = kc[:Tk*NKV*HS], vc[:Tk*NKV*HS]
 	}
-	kernels.AttentionForward(m.engine, la.atty.Data(), la.att, la.q.Data(), k, v, kernels.Attn{B: B, Tq: Tq, Tk: Tk, NH: NH, NKV: NKV, HS: HS})
+	kernels.AttentionForward(m.engine, la.atty.Data(), la.att, la.q.Data(), k, v, c.attn(l, B, Tq, Tk))
 	o, err := m.layerForward(ctx, blk.O, la.atty, N, c.Dim)
 	if err != nil {
 		return err
 	}
-	kernels.ResidualForward(la.resid2, la.resid, o.Data())
+	kernels.ResidualForward(la.resid2, la.resid, m.postNormForward(blk.PostAttnNorm, o, &la.o, la.po, la.rstdPA, N))
 	kernels.RMSNormForward(la.ln2.Data(), la.rstd2, la.resid2, blk.FFNNorm.Value.Data(), N, c.Dim, c.Eps)
 	if la.gate, err = m.layerForward(ctx, blk.Gate, la.ln2, N, c.FFN); err != nil {
 		return err
@@ -203,13 +247,33 @@ func (m *Model[T]) blockForward(ctx context.Context, blk *Block[T], la *layerAct
 	if la.up, err = m.layerForward(ctx, blk.Up, la.ln2, N, c.FFN); err != nil {
 		return err
 	}
-	kernels.SwiGLUForward(la.hidden.Data(), la.gate.Data(), la.up.Data())
+	switch {
+	case !c.recipe().GELU:
+		kernels.SwiGLUForward(la.hidden.Data(), la.gate.Data(), la.up.Data())
+	case m.geluGGML:
+		gegluForwardGGML(la.hidden.Data(), la.gate.Data(), la.up.Data())
+	default:
+		kernels.GeGLUForward(la.hidden.Data(), la.gate.Data(), la.up.Data())
+	}
 	d, err := m.layerForward(ctx, blk.Down, la.hidden, N, c.Dim)
 	if err != nil {
 		return err
 	}
-	kernels.ResidualForward(next, la.resid2, d.Data())
+	kernels.ResidualForward(next, la.resid2, m.postNormForward(blk.PostFFNNorm, d, &la.d, la.pf, la.rstdPF, N))
 	return nil
+}
+
+// postNormForward returns what joins the residual stream from a block's
+// attention or feed-forward output y [N, C]: y itself, or with a post-norm
+// w (Recipe.PostNorms) rms(y)·w written to out, keeping y in *keep and
+// 1/rms in rstd for the backward pass.
+func (m *Model[T]) postNormForward(w *nn.Parameter[T], y *tensor.Tensor[T], keep **tensor.Tensor[T], out, rstd []T, N int) []T {
+	if w == nil {
+		return y.Data()
+	}
+	*keep = y
+	kernels.RMSNormForward(out, rstd, y.Data(), w.Value.Data(), N, m.Config.Dim, m.Config.Eps)
+	return out
 }
 
 // qkvExtrasForward applies the block's optional steps between the q/k/v

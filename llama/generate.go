@@ -66,13 +66,13 @@ func (s *Session[T]) Eval(ctx context.Context, tokens []int) (*tensor.Tensor[T],
 	m.ensureRope(s.pos + Tq)
 	a := newActivations[T](m.Config, 1, Tq, s.pos+Tq)
 	copy(a.tokens, tokens)
-	m.embedTokens(a.layers[0].resid, a.tokens)
+	m.embed(a.layers[0].resid, a.tokens)
 	for l, blk := range m.Blocks {
 		next := a.resid
 		if l+1 < len(a.layers) {
 			next = a.layers[l+1].resid
 		}
-		if err := m.blockForward(ctx, blk, &a.layers[l], next, 1, Tq, s.pos, s.kc[l], s.vc[l]); err != nil {
+		if err := m.blockForward(ctx, l, blk, &a.layers[l], next, 1, Tq, s.pos, s.kc[l], s.vc[l]); err != nil {
 			return nil, err
 		}
 	}

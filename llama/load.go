@@ -79,6 +79,10 @@ func expectedTensors(c Config) []tensorSpec {
 			specs = append(specs, tensorSpec{p + "attn_q_norm.weight", []uint64{HS}},
 				tensorSpec{p + "attn_k_norm.weight", []uint64{HS}})
 		}
+		if rec.PostNorms {
+			specs = append(specs, tensorSpec{p + "post_attention_norm.weight", []uint64{C}},
+				tensorSpec{p + "post_ffw_norm.weight", []uint64{C}})
+		}
 	}
 	return specs
 }
@@ -133,7 +137,7 @@ func sameDims(a, b []uint64) bool {
 	return slices.Equal(trim(a), trim(b))
 }
 
-// Load reads a GGUF model of a family in arch.go (llama, qwen2, qwen3) from r (size bytes) and returns
+// Load reads a GGUF model of a family in arch.go (llama, qwen2, qwen3, gemma3) from r (size bytes) and returns
 // the model (frozen; on opt.Engine or DefaultEngine) and the parsed file (for the
 // tokenizer's metadata). Weights of any type gguf decodes (F32, F16, BF16,
 // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) become T one tensor at a
@@ -169,6 +173,7 @@ func Load[T tensor.Numeric](r io.ReaderAt, size int64, opt LoadOptions) (*Model[
 		return nil, nil, err
 	}
 	if opt.MatchGGML {
+		m.geluGGML = true
 		m.actTypes = map[string]gguf.TensorType{}
 		names, _ := m.slots()
 		for _, n := range names {
@@ -292,6 +297,14 @@ func (b *Block[T]) loadExtras(c Config, p string, param func(name string, shape 
 			return err
 		}
 		if b.KNorm, err = param(p+"attn_k_norm.weight", c.HeadDim); err != nil {
+			return err
+		}
+	}
+	if c.recipe().PostNorms {
+		if b.PostAttnNorm, err = param(p+"post_attention_norm.weight", c.Dim); err != nil {
+			return err
+		}
+		if b.PostFFNNorm, err = param(p+"post_ffw_norm.weight", c.Dim); err != nil {
 			return err
 		}
 	}

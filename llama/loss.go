@@ -111,6 +111,7 @@ func (m *Model[T]) headLoss(ctx context.Context, dloss T, backward bool) (float6
 		if err != nil {
 			return 0, err
 		}
+		m.softcap(logits)
 		losses, lse, targets := a.losses[r0:r0+rc], a.lse[r0:r0+rc], a.targets[r0:r0+rc]
 		kernels.CrossEntropyForward(losses, lse, logits, targets, rc, V)
 		for _, l := range losses {
@@ -125,6 +126,9 @@ func (m *Model[T]) headLoss(ctx context.Context, dloss T, backward bool) (float6
 		d := a.dchunk[:rc*V]
 		clear(d)
 		kernels.CrossEntropyBackward(d, logits, lse, targets, rc, V, dloss)
+		if sc := c.FinalSoftcap; sc > 0 {
+			kernels.SoftcapBackward(d, logits, sc)
+		}
 		dx, err := layerBackward(ctx, m.Output, d, x, rc, V)
 		if err != nil {
 			return 0, err

@@ -29,12 +29,15 @@ type Block[T tensor.Numeric] struct {
 	// LoRA targets, trainable only under SetTrainable(true).
 	QBias, KBias, VBias *nn.Parameter[T] // QBias… are blk.N.attn_{q,k,v}.bias [NH·HS], [NKV·HS] (Config.QKVBias).
 	QNorm, KNorm        *nn.Parameter[T] // QNorm, KNorm are blk.N.attn_{q,k}_norm.weight [HS] (Recipe.QKNorm).
+	// PostAttnNorm, PostFFNNorm are blk.N.post_attention_norm.weight and
+	// blk.N.post_ffw_norm.weight [C] (Recipe.PostNorms).
+	PostAttnNorm, PostFFNNorm *nn.Parameter[T]
 }
 
 // extras returns the block's optional parameters that exist, in file order.
 func (b *Block[T]) extras() []*nn.Parameter[T] {
 	var ps []*nn.Parameter[T]
-	for _, p := range []*nn.Parameter[T]{b.QBias, b.KBias, b.VBias, b.QNorm, b.KNorm} {
+	for _, p := range []*nn.Parameter[T]{b.QBias, b.KBias, b.VBias, b.QNorm, b.KNorm, b.PostAttnNorm, b.PostFFNNorm} {
 		if p != nil {
 			ps = append(ps, p)
 		}
@@ -65,8 +68,14 @@ type Model[T tensor.Numeric] struct {
 	tokenEmbdQ *quant.Matrix              // token_embd.weight [V, C] in its GGUF type (then TokenEmbd is nil)
 	actTypes   map[string]gguf.TensorType // layer → ggml activation type (MatchGGML)
 	cos, sin   []T                        // [P, HS/2] rope cache for positions 0..P-1
-	acts       *activations[T]
-	recompute  bool // training forwards keep only each block's input (recompute.go)
+	// cosL, sinL are the rope cache of sliding-window layers (their own
+	// base, Config.localRope); nil without a window.
+	cosL, sinL []T
+	// geluGGML computes the GELU of a GELU-gated model through ggml's F16
+	// table (LoadOptions.MatchGGML, emulate.go).
+	geluGGML  bool
+	acts      *activations[T]
+	recompute bool // training forwards keep only each block's input (recompute.go)
 }
 
 // newModel returns a model with config c and no weights.
@@ -260,6 +269,18 @@ func (m *Model[T]) ensureRope(P int) {
 	r := m.Config.rope()
 	r.FreqFactors = m.RopeFreqs
 	kernels.RopeCache(m.cos, m.sin, P, m.Config.HeadDim, r)
+	if m.Config.SlidingWindow > 0 {
+		m.cosL, m.sinL = make([]T, P*half), make([]T, P*half)
+		kernels.RopeCache(m.cosL, m.sinL, P, m.Config.HeadDim, m.Config.localRope())
+	}
+}
+
+// ropeOf returns the rope cache of layer l.
+func (m *Model[T]) ropeOf(l int) (cos, sin []T) {
+	if m.Config.IsLocal(l) {
+		return m.cosL, m.sinL
+	}
+	return m.cos, m.sin
 }
 
 // QuantizeNF4 replaces every dense linear layer of the blocks with its NF4

@@ -48,7 +48,7 @@ func (m *Model[T]) newTrainActivations(B, Tn int) *activations[T] {
 // shared buffers stay), so that under recomputation only one block's are
 // alive at a time.
 func (la *layerActs[T]) dropOutputs() {
-	la.q, la.k, la.v, la.qraw, la.kraw, la.gate, la.up = nil, nil, nil, nil, nil, nil, nil
+	la.q, la.k, la.v, la.qraw, la.kraw, la.gate, la.up, la.o, la.d = nil, nil, nil, nil, nil, nil, nil, nil, nil
 }
 
 // recomputeBlock reruns block l's forward from its kept input before its
@@ -59,5 +59,5 @@ func (m *Model[T]) recomputeBlock(ctx context.Context, l int) error {
 	if !a.recompute {
 		return nil
 	}
-	return m.blockForward(ctx, m.Blocks[l], &a.layers[l], a.next, a.B, a.T, 0, nil, nil)
+	return m.blockForward(ctx, l, m.Blocks[l], &a.layers[l], a.next, a.B, a.T, 0, nil, nil)
 }

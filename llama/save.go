@@ -32,6 +32,9 @@ func SaveAs[T tensor.Numeric](w io.Writer, m *Model[T], typ gguf.TensorType, voc
 		return fmt.Errorf("%w: save as %v (F32, F16, BF16, Q8_0 or Q4_0)", ErrUnsupported, typ)
 	}
 	c := m.Config
+	if err := c.checkDerived(); err != nil {
+		return err
+	}
 	gw := gguf.NewWriter()
 	kvs := append(c.KVs(), gguf.KV{Key: "general.file_type", Value: gguf.Uint32(fileType)})
 	if typ != gguf.TypeF32 && typ != gguf.TypeF16 && typ != gguf.TypeBF16 {

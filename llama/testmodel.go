@@ -16,6 +16,16 @@ func TinyConfig() Config {
 		Eps: 1e-5, RopeBase: 10000, ContextLength: 16}
 }
 
+// TinyGemma3Config is a small gemma3 config for tests: V=11, C=8, NH=2,
+// NKV=1, HS=6 (not C/NH), F=12, L=3 with a window of 3 and pattern 2
+// (layers 0 and 2 local, 1 global), local rope base 100, context 16, tied
+// output as in real Gemma 3 files.
+func TinyGemma3Config() Config {
+	return Config{Arch: "gemma3", VocabSize: 11, Dim: 8, Layers: 3, Heads: 2, KVHeads: 1, HeadDim: 6, FFN: 12,
+		Eps: 1e-6, RopeBase: 10000, RopeBaseSWA: 100, SlidingWindow: 3, SlidingWindowPattern: 2,
+		ContextLength: 16, TiedOutput: true}
+}
+
 // NewRandom returns a model with config cfg and weights drawn from seed,
 // frozen (call SetTrainable(true) for full fine-tuning), on DefaultEngine:
 // linear layers U(±1/√in) (PyTorch's default), token embeddings N(0, 1)
@@ -74,6 +84,9 @@ func NewRandomOn[T tensor.Numeric](cfg Config, seed uint64, engine tensor.Engine
 		}
 		if cfg.recipe().QKNorm {
 			b.QNorm, b.KNorm = vec[T](r, p+"attn_q_norm.weight", cfg.HeadDim, 0.8, 0.4), vec[T](r, p+"attn_k_norm.weight", cfg.HeadDim, 0.8, 0.4)
+		}
+		if cfg.recipe().PostNorms {
+			b.PostAttnNorm, b.PostFFNNorm = norm(p+"post_attention_norm.weight"), norm(p+"post_ffw_norm.weight")
 		}
 	}
 	m.OutputNorm = norm("output_norm.weight")

@@ -97,7 +97,7 @@ export class WebTune {
   readonly version: string;
   /** Called when the wasm instance dies (out of memory); start a new one with WebTune.load. */
   set onExit(fn: (err: WebTuneError) => void);
-  /** Loads a GGUF model (llama, qwen2 or qwen3 architecture), or the built-in model. Size and architecture are checked first. */
+  /** Loads a GGUF model (llama, qwen2, qwen3 or gemma3 architecture), or the built-in model. Size and architecture are checked first. */
   loadModel(source: Uint8Array | ArrayBuffer | "builtin", opts?: { qlora?: boolean; name?: string; transfer?: boolean }): Promise<Model>;
   /** Reads a GGUF header from the first bytes of a file of `size` bytes (see HeaderInfo). */
   inspect(prefix: Uint8Array | ArrayBuffer, size: number): Promise<HeaderInfo>;

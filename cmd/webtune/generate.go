@@ -39,7 +39,8 @@ position. Adapters apply as in llama.cpp: W·x + scale·(alpha/rank)·B·A·x.
 By default (--match-ggml) the input of every layer whose weight is F16, BF16
 or quantized is first rounded the way llama.cpp's CPU matmul converts it (to
 F16, BF16, Q8_0, Q8_1 or Q8_K), so that log-probs agree with llama.cpp's to
-~1e-3 or better on such models (Q4_1/Q5_1 weights: ~1e-2). F32 weights are
+~1e-3 or better on such models (Q4_1/Q5_1 weights: ~1e-2). On gemma3 models
+the GELU also goes through ggml's F16 lookup table; other F32 weights are
 unaffected. --match-ggml=false runs the plain float32 forward instead.
 `
 

@@ -36,7 +36,8 @@ func TestGenerate(t *testing.T) {
 		c := m.Config
 		if c.Heads != s.Heads || c.KVHeads != s.KVHeads || c.TiedOutput != s.Tied || c.VocabSize != s.VocabSize ||
 			c.Architecture() != s.Arch || c.HeadDim != s.HeadDim || c.Dim != s.Dim || (m.RopeFreqs != nil) != s.RopeFreqs ||
-			(c.RopeFreqScale != 0) != (s.RopeScale != 0) || c.RopeAttnFactor != s.RopeAttnFactor {
+			(c.RopeFreqScale != 0) != (s.RopeScale != 0) || c.RopeAttnFactor != s.RopeAttnFactor ||
+			c.SlidingWindow != s.Window || c.Layers != max(s.Layers, 2) {
 			t.Errorf("%s: config %+v does not match %+v", s.Name, c, s)
 		}
 		if ti, _ := f.Tensor("blk.0.attn_q.weight"); ti.Type.String() != s.Type {

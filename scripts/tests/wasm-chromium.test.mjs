@@ -95,11 +95,11 @@ test("kernels' SIMD-engine tests pass in Chromium", { timeout: 600_000 }, async 
   const { code, out } = await runInChromium("kernels.test.wasm", [
     "-test.v",
     "-test.run",
-    "TestElemKernelsMatchScalar|TestExpf32|TestCausalBlocks|TestAttentionOnEngine",
+    "TestElemKernelsMatchScalar|TestExpf32|TestCausalBlocks|TestAttentionOnEngine|TestWindowedAttention",
   ]);
   assert.equal(code, 0, out.slice(-4000));
   assert.doesNotMatch(out, /--- SKIP/, out.slice(-4000));
-  for (const name of ["TestElemKernelsMatchScalar", "TestExpf32", "TestCausalBlocks", "TestAttentionOnEngine"]) {
+  for (const name of ["TestElemKernelsMatchScalar", "TestExpf32", "TestCausalBlocks", "TestAttentionOnEngine", "TestWindowedAttention"]) {
     assert.match(out, new RegExp(`--- PASS: ${name}`), `${name} ran`);
   }
 });

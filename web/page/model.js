@@ -87,7 +87,7 @@ export async function useModel(source) {
 /** openModelFile checks a .gguf File and uses it. */
 export async function openModelFile(file) {
   if (!file) return;
-  if (!/\.gguf$/i.test(file.name)) throw new Error(`"${file.name}" is not a .gguf file. Open a model in GGUF format (llama, qwen2 or qwen3 architecture).`);
+  if (!/\.gguf$/i.test(file.name)) throw new Error(`"${file.name}" is not a .gguf file. Open a model in GGUF format (llama, qwen2, qwen3 or gemma3 architecture).`);
   if (file.size > MAX_MODEL_BYTES) {
     throw new Error(`"${file.name}" is ${mb(file.size)}: too large for the browser (at most ${mb(MAX_MODEL_BYTES)}). Try a smaller or more quantized model.`);
   }
