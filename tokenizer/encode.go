@@ -1,6 +1,9 @@
 package tokenizer
 
-import "strings"
+import (
+	"math"
+	"strings"
+)
 
 // fragment is a piece of the input: raw text [off, off+n) or an already known token.
 type fragment struct {
@@ -18,13 +21,17 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 
 // Tokenize is llama_tokenize: with parseSpecial, the texts of control tokens
 // (e.g. "<s>") in text become those tokens; user-defined tokens are always
-// matched; otherwise special texts are tokenized as ordinary text.
+// matched; otherwise special texts are tokenized as ordinary text. A piece
+// of text between special tokens must stay under 2 GiB once prepared (SPM
+// writes a space as 3 bytes, byte-level BPE a byte as up to 2): Tokenize
+// panics beyond that (split such a text first).
 func (t *Tokenizer) Tokenize(text string, addSpecial, parseSpecial bool) []int {
 	var frags []fragment
 	if text != "" {
 		frags = t.partition(text, parseSpecial)
 	}
 	out := make([]int, 0, len(text)/2+2)
+	var sc scratch
 	if addSpecial && t.v.AddBOS {
 		out = append(out, t.v.BOS)
 	}
@@ -40,7 +47,7 @@ func (t *Tokenizer) Tokenize(text string, addSpecial, parseSpecial bool) []int {
 			if t.v.AddSpacePrefix && prevSpecial {
 				s = " " + s
 			}
-			out = t.spm(escapeSpaces(s), out)
+			out = t.spm(escapeSpaces(s), out, &sc)
 			prevSpecial = false
 		}
 	} else {
@@ -49,7 +56,7 @@ func (t *Tokenizer) Tokenize(text string, addSpecial, parseSpecial bool) []int {
 				out = append(out, f.token)
 				continue
 			}
-			out = t.bpe(text[f.off:f.off+f.n], out)
+			out = t.bpe(text[f.off:f.off+f.n], out, &sc)
 		}
 	}
 	if addSpecial && t.v.AddEOS {
@@ -101,18 +108,26 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 	return frags
 }
 
+// scratch is the working memory of one Tokenize call, reused from piece to piece.
+type scratch struct {
+	syms []symbol
+	q    bigramQueue
+}
+
 // symbol is a piece of the word being merged, a doubly linked list over a byte string.
+// Its fields are int32 to keep a long SPM fragment's working set small (one
+// symbol per character); splitSymbols refuses a word of 2 GiB or more.
 type symbol struct {
-	prev, next int // indices, -1 at the ends
-	off, n     int // bytes [off, off+n) of the word; n == 0 once merged away
+	prev, next int32 // indices, -1 at the ends
+	off, n     int32 // bytes [off, off+n) of the word; n == 0 once merged away
 }
 
 // bigram is a candidate merge of symbols left and right.
 type bigram struct {
-	left, right int
+	left, right int32
 	score       float32 // SPM: token score, higher first
-	rank        int     // BPE: merge rank, lower first
-	size        int     // bytes of the merged text when queued
+	rank        int32   // BPE: merge rank, lower first
+	size        int32   // bytes of the merged text when queued
 }
 
 // bigramQueue is a binary heap of bigrams (typed, so pushing allocates
@@ -173,15 +188,18 @@ func (q *bigramQueue) pop() bigram {
 // splitSymbols cuts word into one symbol per UTF-8 sequence as llama.cpp does
 // (the lead byte decides the length, clamped at the end of the word).
 func splitSymbols(word string, syms []symbol) []symbol {
+	if len(word) > math.MaxInt32 {
+		panic("tokenizer: a piece of text of 2 GiB or more") // positions are int32
+	}
 	syms = syms[:0]
 	for off := 0; off < len(word); {
 		n := min(utf8Len(word[off]), len(word)-off)
-		i := len(syms)
+		i := int32(len(syms))
 		next := i + 1
 		if off+n == len(word) {
 			next = -1
 		}
-		syms = append(syms, symbol{prev: i - 1, next: next, off: off, n: n})
+		syms = append(syms, symbol{prev: i - 1, next: next, off: int32(off), n: int32(n)})
 		off += n
 	}
 	return syms
@@ -189,10 +207,12 @@ func splitSymbols(word string, syms []symbol) []symbol {
 
 // spm appends the SentencePiece tokens of text (spaces already escaped) to out
 // (llama.cpp llm_tokenizer_spm_session::tokenize).
-func (t *Tokenizer) spm(text string, out []int) []int {
-	syms := splitSymbols(text, nil)
-	q := bigramQueue{items: make([]bigram, 0, len(syms)), spm: true}
-	try := func(l, r int) {
+func (t *Tokenizer) spm(text string, out []int, sc *scratch) []int {
+	syms := splitSymbols(text, sc.syms)
+	sc.syms = syms
+	q := &sc.q
+	q.items, q.spm = q.items[:0], true
+	try := func(l, r int32) {
 		if l < 0 || r < 0 {
 			return
 		}
@@ -205,9 +225,9 @@ func (t *Tokenizer) spm(text string, out []int) []int {
 		if t.v.Scores != nil {
 			score = t.v.Scores[id]
 		}
-		q.push(bigram{left: l, right: r, score: score, size: len(s)})
+		q.push(bigram{left: l, right: r, score: score, size: int32(len(s))})
 	}
-	for i := 1; i < len(syms); i++ {
+	for i := int32(1); i < int32(len(syms)); i++ {
 		try(i-1, i)
 	}
 	for len(q.items) > 0 {
@@ -225,7 +245,7 @@ func (t *Tokenizer) spm(text string, out []int) []int {
 		try(l.prev, b.left)
 		try(b.left, l.next)
 	}
-	for i := 0; i >= 0 && len(syms) > 0; i = syms[i].next {
+	for i := int32(0); i >= 0 && len(syms) > 0; i = syms[i].next {
 		s := text[syms[i].off : syms[i].off+syms[i].n]
 		if id, ok := t.ids[s]; ok {
 			out = append(out, id)
@@ -246,11 +266,13 @@ func (t *Tokenizer) spm(text string, out []int) []int {
 
 // bpe appends the byte-level BPE tokens of text to out
 // (llama.cpp llm_tokenizer_bpe_session::tokenize).
-func (t *Tokenizer) bpe(text string, out []int) []int {
+func (t *Tokenizer) bpe(text string, out []int, sc *scratch) []int {
 	cpts := decodeCpts(text)
 	lens := split(t.pre.kind, cpts)
-	var syms []symbol
-	var q bigramQueue
+	syms := sc.syms
+	q := &sc.q
+	q.spm = false
+	defer func() { sc.syms = syms }()
 	var word, buf []byte
 	start := 0
 	for _, n := range lens {
@@ -273,7 +295,7 @@ func (t *Tokenizer) bpe(text string, out []int) []int {
 		}
 		syms = splitSymbols(w, syms)
 		q.items = q.items[:0]
-		try := func(l, r int) {
+		try := func(l, r int32) {
 			if l < 0 || r < 0 {
 				return
 			}
@@ -282,9 +304,9 @@ func (t *Tokenizer) bpe(text string, out []int) []int {
 			if !ok {
 				return
 			}
-			q.push(bigram{left: l, right: r, rank: rank, size: sl.n + sr.n})
+			q.push(bigram{left: l, right: r, rank: int32(rank), size: sl.n + sr.n})
 		}
-		for i := 1; i < len(syms); i++ {
+		for i := int32(1); i < int32(len(syms)); i++ {
 			try(i-1, i)
 		}
 		for len(q.items) > 0 {
