@@ -122,7 +122,7 @@ func (r *Run[T]) Restore(rd io.Reader) error {
 	r.opt.SetState(s.OptStep, s.Moments)
 	r.step, r.pos, r.tokens, r.elapsed = s.Step, s.Pos, s.Tokens, s.Elapsed
 	r.losses, r.evals = s.Losses, s.Evals
-	r.session, r.sessionN = 0, 0
+	r.session, r.sessionN, r.evalTime = 0, 0, 0
 	r.canUndo = false // the state before the checkpoint's last update is not in it
 	return nil
 }

@@ -62,10 +62,16 @@ type Config struct {
 	// EvalFraction is the share of the token stream (its tail) held out for
 	// evaluation (default 0.1; negative: no held-out split).
 	EvalFraction float64
-	// EvalEvery evaluates every so many steps and at the last step (default
-	// Steps/10, at least 1; negative: only at the last step).
+	// EvalEvery evaluates every so many steps and at the last step
+	// (default: see EvalWindows; negative: only at the last step).
 	EvalEvery int
-	// EvalWindows caps the held-out windows evaluated (default 32).
+	// EvalWindows caps the held-out windows kept (at most 32 by default)
+	// and evaluated at each evaluation. By default evaluation costs at most
+	// about a tenth of training: a trained window costs a forward and a
+	// backward pass (two forwards or more), an evaluated one a forward, so
+	// a run evaluates at most Steps·Batch·GradAccum/5 windows in all (at
+	// least one, at the last step), in at most 10 evaluations of 8 windows
+	// or more (up to 32) each; EvalEvery spreads them evenly (fillEval).
 	EvalWindows int
 	// Seed drives the window order.
 	Seed uint64
@@ -105,8 +111,22 @@ func (c Config) withDefaults() Config {
 	if c.EvalFraction == 0 {
 		c.EvalFraction = 0.1
 	}
+	return c
+}
+
+// Evaluation defaults (see Config.EvalWindows).
+const (
+	maxHeldOut     = 32 // held-out windows kept when EvalWindows is 0
+	maxEvals       = 10 // evaluations in a run by default, at most
+	minEvalWindows = 8  // windows per evaluation by default, while the budget allows
+	evalCostShare  = 5  // trained windows per evaluated window, at most, by default
+)
+
+// heldOut returns c with EvalWindows set to the number of held-out windows
+// a dataset keeps (maxHeldOut by default).
+func (c Config) heldOut() Config {
 	if c.EvalWindows == 0 {
-		c.EvalWindows = 32
+		c.EvalWindows = maxHeldOut
 	}
 	return c
 }
@@ -127,8 +147,7 @@ func (c Config) validate() error {
 	return nil
 }
 
-// fillSteps sets Steps (one epoch of trainWindows when zero), Warmup and
-// EvalEvery.
+// fillSteps sets Steps (one epoch of trainWindows when zero) and Warmup.
 func (c Config) fillSteps(trainWindows int) Config {
 	if c.Steps == 0 {
 		per := c.Batch * c.GradAccum
@@ -140,10 +159,50 @@ func (c Config) fillSteps(trainWindows int) Config {
 	case c.Warmup < 0:
 		c.Warmup = 0
 	}
+	return c
+}
+
+// fillEval sets the evaluation schedule once Steps is known and the
+// dataset holds heldOut windows: the windows evaluated each time
+// (EvalWindows) and EvalEvery, within the budget of Config.EvalWindows for
+// what is not set: up to maxEvals evaluations of at least minEvalWindows
+// windows each while the budget allows, then larger ones (up to
+// maxHeldOut windows).
+func (c Config) fillEval(heldOut int) Config {
+	budget := max(1, c.Steps*c.Batch*c.GradAccum/evalCostShare)
+	var evals int
+	switch {
+	case c.EvalEvery != 0:
+		evals = evalCount(c.Steps, c.EvalEvery)
+	case c.EvalWindows > 0:
+		evals = min(maxEvals, max(1, budget/max(1, min(c.EvalWindows, heldOut))))
+	default:
+		evals = min(maxEvals, max(1, budget/minEvalWindows))
+	}
+	if c.EvalWindows == 0 {
+		c.EvalWindows = min(maxHeldOut, max(1, budget/evals))
+	}
+	c.EvalWindows = min(c.EvalWindows, heldOut)
 	if c.EvalEvery == 0 {
-		c.EvalEvery = max(1, c.Steps/10)
+		if c.EvalWindows == 0 {
+			evals = 1 // nothing held out: the last step, which evaluates nothing
+		}
+		c.EvalEvery = (c.Steps + evals - 1) / evals
 	}
 	return c
+}
+
+// evalCount returns the number of evaluations of a run of steps steps
+// evaluating every every steps (≤ 0: only the last) and at the last.
+func evalCount(steps, every int) int {
+	if every <= 0 {
+		return 1
+	}
+	n := steps / every
+	if steps%every != 0 {
+		n++
+	}
+	return n
 }
 
 // LRAt returns the learning rate of step s (0-based): linear warm-up to LR

@@ -27,7 +27,7 @@ func NewExamples[T tensor.Numeric](m Model[T], examples []Example, cfg Config) (
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	d, err := newExampleDataset(examples, c)
+	d, err := newExampleDataset(examples, c.heldOut())
 	if err != nil {
 		return nil, err
 	}

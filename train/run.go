@@ -40,15 +40,18 @@ type Dropout interface {
 
 // Progress is reported after every step.
 type Progress struct {
-	Step         int           // Step is the number of steps done (1-based after the first).
-	Steps        int           // Steps is the run's total.
-	Epoch        float64       // Epoch is passes over the training windows so far.
-	Loss         float64       // Loss is this step's mean training loss (nats/token).
-	EvalLoss     float64       // EvalLoss is the held-out loss, NaN when not evaluated at this step.
-	LR           float64       // LR is the learning rate used by this step.
-	GradNorm     float64       // GradNorm is the global gradient norm before clipping.
-	Tokens       int64         // Tokens is the training tokens processed so far (resumes included).
-	TokensPerSec float64       // TokensPerSec is the training throughput of this process.
+	Step     int     // Step is the number of steps done (1-based after the first).
+	Steps    int     // Steps is the run's total.
+	Epoch    float64 // Epoch is passes over the training windows so far.
+	Loss     float64 // Loss is this step's mean training loss (nats/token).
+	EvalLoss float64 // EvalLoss is the held-out loss, NaN when not evaluated at this step.
+	LR       float64 // LR is the learning rate used by this step.
+	GradNorm float64 // GradNorm is the global gradient norm before clipping.
+	Tokens   int64   // Tokens is the training tokens processed so far (resumes included).
+	// TokensPerSec is the training throughput of this process: training
+	// tokens over the time spent in steps, evaluations excluded.
+	TokensPerSec float64
+	EvalTime     time.Duration // EvalTime is the time this process spent evaluating (part of Elapsed).
 	Elapsed      time.Duration // Elapsed is the time spent inside Step (pauses excluded; resumes included).
 	ETA          time.Duration // ETA estimates the time left at this process's pace.
 }
@@ -76,6 +79,7 @@ type Run[T tensor.Numeric] struct {
 	tokens   int64
 	elapsed  time.Duration // time in Step, checkpointed
 	session  time.Duration // time in Step since New/Restore
+	evalTime time.Duration // of which evaluating
 	sessionN int           // steps since New/Restore
 	losses   []float64     // training loss of every step done
 	evals    []EvalPoint
@@ -100,7 +104,7 @@ func New[T tensor.Numeric](m Model[T], tokens []int, cfg Config) (*Run[T], error
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	d, _, err := newDataset(tokens, c)
+	d, _, err := newDataset(tokens, c.heldOut())
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +116,7 @@ func newRun[T tensor.Numeric](m Model[T], d *Dataset, c Config) (*Run[T], error)
 	seqLen := d.seqLen
 	c.SeqLen = seqLen
 	c.Stride = min(c.Stride, seqLen)
-	c = c.fillSteps(d.TrainWindows())
+	c = c.fillSteps(d.TrainWindows()).fillEval(d.EvalWindows())
 	params := m.Parameters()
 	if len(params) == 0 {
 		return nil, fmt.Errorf("%w: the model has no trainable parameters (inject LoRA or enable full fine-tuning)", ErrConfig)
@@ -132,7 +136,7 @@ func newRun[T tensor.Numeric](m Model[T], d *Dataset, c Config) (*Run[T], error)
 }
 
 // Config returns the configuration with every default filled in (SeqLen as
-// used, Steps, Warmup, EvalEvery).
+// used, Steps, Warmup, EvalEvery, EvalWindows evaluated each time).
 func (r *Run[T]) Config() Config { return r.cfg }
 
 // Data returns the dataset.
@@ -334,6 +338,7 @@ func (r *Run[T]) evaluateIfDue(ctx context.Context) (float64, error) {
 	if r.data.EvalWindows() == 0 || (r.step != c.Steps && (c.EvalEvery <= 0 || r.step%c.EvalEvery != 0)) {
 		return math.NaN(), nil
 	}
+	start := time.Now()
 	ev, err := r.Evaluate(ctx)
 	if err != nil {
 		return 0, err
@@ -344,6 +349,7 @@ func (r *Run[T]) evaluateIfDue(ctx context.Context) (float64, error) {
 		return 0, fmt.Errorf("%w: step %d: held-out loss %g after its update; undone, back at step %d", ErrNonFinite, s, ev, r.step)
 	}
 	r.evals = append(r.evals, EvalPoint{Step: r.step, Loss: ev})
+	r.evalTime += time.Since(start)
 	return ev, nil
 }
 
@@ -399,18 +405,22 @@ func (r *Run[T]) progress(loss, ev, lr, norm float64) Progress {
 	p := Progress{Step: r.step, Steps: c.Steps, Loss: loss, EvalLoss: ev, LR: lr, GradNorm: norm,
 		Tokens: r.tokens, Elapsed: r.elapsed,
 		Epoch: float64(r.step*c.Batch*c.GradAccum) / float64(max(1, r.data.TrainWindows()))}
-	if s := r.session.Seconds(); s > 0 {
+	p.EvalTime = r.evalTime
+	if s := (r.session - r.evalTime).Seconds(); s > 0 {
 		p.TokensPerSec = float64(r.sessionN*c.GradAccum*c.Batch*c.SeqLen) / s
+	}
+	if r.session > 0 {
 		p.ETA = time.Duration(float64(r.session) / float64(r.sessionN) * float64(c.Steps-r.step))
 	}
 	return p
 }
 
-// Evaluate returns the mean loss over the held-out windows (NaN when there
-// are none). It runs forward passes only, with training mode off (no
-// dropout; see Dropout), and leaves gradients alone.
+// Evaluate returns the mean loss over the first Config().EvalWindows
+// held-out windows (NaN when there are none). It runs forward passes only,
+// with training mode off (no dropout; see Dropout), and leaves gradients
+// alone.
 func (r *Run[T]) Evaluate(ctx context.Context) (float64, error) {
-	n := r.data.EvalWindows()
+	n := min(r.data.EvalWindows(), r.cfg.EvalWindows)
 	if n == 0 {
 		return math.NaN(), nil
 	}
@@ -419,7 +429,8 @@ func (r *Run[T]) Evaluate(ctx context.Context) (float64, error) {
 	}
 	var sum, weight float64
 	for i := 0; i < n; {
-		k := r.data.evalBatch(i, r.in, r.tg)
+		rows := min(len(r.in), n-i)
+		k := r.data.evalBatch(i, r.in[:rows], r.tg[:rows])
 		l, err := r.m.Loss(ctx, r.in[:k], r.tg[:k])
 		if err != nil {
 			return 0, fmt.Errorf("train: eval: %w", err)

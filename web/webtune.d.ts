@@ -197,7 +197,10 @@ export interface Progress {
   lr: number;
   gradNorm: number;
   tokens: number;
+  /** Training throughput of this session, evaluation time excluded. */
   tokensPerSec: number;
+  /** Seconds this session spent evaluating the held-out windows. */
+  evalSec: number;
   elapsedSec: number;
   etaSec: number;
   epoch: number;
@@ -226,6 +229,7 @@ export interface TrainOptions {
   stride?: number;
   /** Share of the text held out for evaluation (default 0.1; negative: none). */
   evalFraction?: number;
+  /** Evaluate every so many steps and at the last (default: a schedule costing at most ~10% of training). */
   evalEvery?: number;
   warmup?: number;
   seed?: number;
@@ -248,7 +252,7 @@ export interface RunResult {
 }
 
 export class Run {
-  readonly config: { steps: number; seqLen: number; batch: number; gradAccum: number; lr: number; warmup: number; evalEvery: number; /** Web Workers training this run together (1 = one). */ workers: number };
+  readonly config: { steps: number; seqLen: number; batch: number; gradAccum: number; lr: number; warmup: number; evalEvery: number; /** Held-out windows evaluated each time. */ evalWindows: number; /** Web Workers training this run together (1 = one). */ workers: number };
   /** Resolves when the run ends. */
   readonly done: Promise<RunResult>;
   /** The last progress report. */

@@ -95,7 +95,7 @@ func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 	fs.Float64Var(&f.cfg.WeightDecay, "weight-decay", 0, "AdamW weight decay")
 	fs.Float64Var(&f.clip, "clip", 1, "gradient global-norm bound (-1: none)")
 	fs.Float64Var(&f.evalFraction, "eval-fraction", 0.1, "held-out share of the data (-1: none)")
-	fs.IntVar(&f.cfg.EvalEvery, "eval-every", 0, "evaluate every N steps (0: steps/10)")
+	fs.IntVar(&f.cfg.EvalEvery, "eval-every", 0, "evaluate every N steps (0: a schedule costing at most ~10% of training)")
 	fs.StringVar(&f.documents, "documents", "", "documents of the data: none (one stream), lines or jsonl (default: jsonl for .jsonl, else none)")
 	fs.Uint64Var(&f.cfg.Seed, "seed", 0, "seed of the LoRA init and the data order")
 	fs.StringVar(&f.ckpt, "checkpoint", "", "checkpoint file to write (default OUT.ckpt)")
@@ -422,7 +422,11 @@ func (r *reporter) report(p train.Progress) {
 	if !math.IsNaN(p.EvalLoss) {
 		ev = fmt.Sprintf(" eval %.4f", p.EvalLoss)
 	}
-	stats := fmt.Sprintf("loss %.4f%s lr %.2e %.0f tok/s eta %s", p.Loss, ev, p.LR, p.TokensPerSec, p.ETA.Round(time.Second))
+	evalTime := ""
+	if p.EvalTime > 0 {
+		evalTime = fmt.Sprintf(" (+%s evaluating)", p.EvalTime.Round(time.Millisecond))
+	}
+	stats := fmt.Sprintf("loss %.4f%s lr %.2e %.0f tok/s training%s eta %s", p.Loss, ev, p.LR, p.TokensPerSec, evalTime, p.ETA.Round(time.Second))
 	if r.terminal {
 		const width = 24
 		n := p.Step * width / max(p.Steps, 1)

@@ -84,12 +84,15 @@ test("train on the built-in model, download the adapter, llama.cpp loads it and 
   assert.match(await status(page), /^(training|done)$/);
   const mid = await page.$eval("[data-testid=progress]", (p) => [p.value, p.max]);
   assert.ok(mid[0] >= 2 && mid[1] === 4, `progress ${mid}`);
-  // the page trains on every core (up to 4) and says so
+  // the page trains on every core (up to 4) and says so; the time spent
+  // evaluating shows apart from the training throughput once evaluated
   const cores = await page.evaluate(() => Math.min(4, navigator.hardwareConcurrency));
   assert.match(await page.textContent("#progress-text"),
-    cores > 1 ? new RegExp(`Step \\d of 4 · loss \\d+\\.\\d+ .*tokens\\/s on ${cores} workers · ETA`) : /Step \d of 4 · loss \d+\.\d+ .*tokens\/s · ETA/);
+    cores > 1 ? new RegExp(`Step \\d of 4 · loss \\d+\\.\\d+ .*tokens\\/s on ${cores} workers( · evaluation [\\d.]+ s)? · ETA`) : /Step \d of 4 · loss \d+\.\d+ .*tokens\/s( · evaluation [\d.]+ s)? · ETA/);
   await page.screenshot({ path: path.join(shots, "02-training.png"), fullPage: true });
   await waitStatus(page, "done");
+  // the last step evaluated: its time is shown apart from the tokens/s
+  assert.match(await page.textContent("#progress-text"), /tokens\/s.* · evaluation \d+\.\d+ s · ETA/);
   assert.equal(await page.evaluate(() => document.body.dataset.chartPoints), "4");
   // the chart drew a line: its canvas has blue pixels along the training series
   const inked = await page.$eval("[data-testid=loss-chart] canvas", (c) => {
@@ -425,7 +428,7 @@ test("data-parallel: two Web Workers train the same run as one, the page is cros
   await context.close();
 });
 
-test("LoRA dropout: a run stopped, checkpointed and restored through the JS API resumes exactly; a damaged checkpoint is refused", async () => {
+test("LoRA dropout: a run stopped, checkpointed and restored through the JS API resumes exactly; a damaged checkpoint is refused; a short run evaluates once", async () => {
   const { context, page, problems } = await openPage();
   const r = await page.evaluate(async () => {
     const { WebTune } = await import("./webtune.js");
@@ -443,6 +446,14 @@ test("LoRA dropout: a run stopped, checkpointed and restored through the JS API 
     const s0 = await session(lora);
     const full = await (await s0.m.train(opts)).done;
     const adapter0 = await s0.m.saveAdapter();
+    // the default evaluation schedule of a short run: once, at the end, on
+    // as few windows as its budget allows (not 32 windows every step)
+    const events = [];
+    const short = await s0.m.train({ text, steps: 3, batch: 1, seqLen: 32, onProgress: (p) => events.push(p) });
+    await short.done;
+    const schedule = { every: short.config.evalEvery, windows: short.config.evalWindows,
+      evalAt: events.filter((p) => p.evalLoss !== null).map((p) => p.step),
+      evalSec: events.map((p) => p.evalSec), tps: events.map((p) => p.tokensPerSec) };
     s0.wt.terminate();
     const sp = await session({ ...lora, dropout: 0 });
     const plain = await (await sp.m.train(opts)).done;
@@ -471,7 +482,7 @@ test("LoRA dropout: a run stopped, checkpointed and restored through the JS API 
     const resumed = await (await s2.m.train({ resume: true })).done;
     const adapter2 = await s2.m.saveAdapter();
     s2.wt.terminate();
-    return { fullState: full.state, stoppedState: stopped.state, stoppedAt: stopped.history.step, damaged,
+    return { schedule, fullState: full.state, stoppedState: stopped.state, stoppedAt: stopped.history.step, damaged,
       restoredStep: restored.history.step, restoredDropout: restored.lora.dropout, resumedState: resumed.state,
       sameLosses: same(resumed.history.losses, full.history.losses), n: resumed.history.losses.length,
       sameEvals: JSON.stringify(resumed.history.evals) === JSON.stringify(full.history.evals),
@@ -479,6 +490,9 @@ test("LoRA dropout: a run stopped, checkpointed and restored through the JS API 
       losses: [resumed.history.losses.slice(0, 8), full.history.losses.slice(0, 8)] };
   });
   assert.equal(r.fullState, "done");
+  assert.deepEqual([r.schedule.every, r.schedule.windows, r.schedule.evalAt], [3, 1, [3]], JSON.stringify(r.schedule));
+  assert.ok(r.schedule.evalSec[1] === 0 && r.schedule.evalSec[2] > 0, `evaluation time ${r.schedule.evalSec}`);
+  assert.ok(r.schedule.tps.every((t) => t > 0), "training throughput reported");
   assert.equal(r.stoppedState, "stopped");
   assert.ok(r.stoppedAt >= 3 && r.stoppedAt < 30, `stopped at step ${r.stoppedAt}`);
   assert.match(r.damaged, /damaged/, "a flipped bit is refused in plain words");

@@ -230,15 +230,16 @@ func train(m *core.Model, opts js.Value) (any, error) {
 	run.Set("done", done)
 	c := r.Config()
 	run.Set("config", toJS(struct {
-		Steps     int     `js:"steps"`
-		SeqLen    int     `js:"seqLen"`
-		Batch     int     `js:"batch"`
-		GradAccum int     `js:"gradAccum"`
-		LR        float64 `js:"lr"`
-		Warmup    int     `js:"warmup"`
-		EvalEvery int     `js:"evalEvery"`
-		Workers   int     `js:"workers"` // Web Workers training together (data-parallel)
-	}{c.Steps, c.SeqLen, c.Batch, c.GradAccum, c.LR, c.Warmup, c.EvalEvery, workers(link)}))
+		Steps       int     `js:"steps"`
+		SeqLen      int     `js:"seqLen"`
+		Batch       int     `js:"batch"`
+		GradAccum   int     `js:"gradAccum"`
+		LR          float64 `js:"lr"`
+		Warmup      int     `js:"warmup"`
+		EvalEvery   int     `js:"evalEvery"`
+		EvalWindows int     `js:"evalWindows"` // held-out windows evaluated each time
+		Workers     int     `js:"workers"`     // Web Workers training together (data-parallel)
+	}{c.Steps, c.SeqLen, c.Batch, c.GradAccum, c.LR, c.Warmup, c.EvalEvery, c.EvalWindows, workers(link)}))
 	go func() {
 		state, err := func() (s core.State, err error) {
 			defer func() {

@@ -21,7 +21,7 @@ type TrainOptions struct {
 	SeqLen       int     `js:"seqLen" json:"seqLen"`             // SeqLen is tokens per window (default 128).
 	Stride       int     `js:"stride" json:"stride"`             // Stride between windows (default SeqLen).
 	EvalFraction float64 `js:"evalFraction" json:"evalFraction"` // EvalFraction held out (default 0.1; negative: none).
-	EvalEvery    int     `js:"evalEvery" json:"evalEvery"`       // EvalEvery steps (default Steps/10).
+	EvalEvery    int     `js:"evalEvery" json:"evalEvery"`       // EvalEvery steps (default: evaluation within ~10% of training; see train.Config).
 	Warmup       int     `js:"warmup" json:"warmup"`             // Warmup steps (default Steps/20).
 	Seed         uint64  `js:"seed" json:"seed"`                 // Seed of the data order.
 	// Format of Text: "auto" (default), "text", "messages",
@@ -65,7 +65,8 @@ type Progress struct {
 	LR           float64  `js:"lr" json:"lr"`
 	GradNorm     float64  `js:"gradNorm" json:"gradNorm"`
 	Tokens       int64    `js:"tokens" json:"tokens"`
-	TokensPerSec float64  `js:"tokensPerSec" json:"tokensPerSec"`
+	TokensPerSec float64  `js:"tokensPerSec" json:"tokensPerSec"` // training throughput, evaluations excluded
+	EvalSec      float64  `js:"evalSec" json:"evalSec"`           // time spent evaluating in this session
 	ElapsedSec   float64  `js:"elapsedSec" json:"elapsedSec"`
 	EtaSec       float64  `js:"etaSec" json:"etaSec"`
 	Epoch        float64  `js:"epoch" json:"epoch"`
@@ -73,7 +74,7 @@ type Progress struct {
 
 func progressOf(p train.Progress) Progress {
 	out := Progress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, LR: p.LR, GradNorm: p.GradNorm, Tokens: p.Tokens,
-		TokensPerSec: p.TokensPerSec, ElapsedSec: p.Elapsed.Seconds(), EtaSec: p.ETA.Seconds(), Epoch: p.Epoch}
+		TokensPerSec: p.TokensPerSec, EvalSec: p.EvalTime.Seconds(), ElapsedSec: p.Elapsed.Seconds(), EtaSec: p.ETA.Seconds(), Epoch: p.Epoch}
 	if !math.IsNaN(p.EvalLoss) {
 		ev := p.EvalLoss
 		out.EvalLoss = &ev
