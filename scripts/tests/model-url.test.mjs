@@ -216,6 +216,9 @@ test("a model from a URL: header first, progress, kept in the browser, a second 
   await page.click("#suggested-models li:first-child [data-testid=suggested-use]");
   assert.match(await page.inputValue("[data-testid=model-url]"), /^https:\/\/huggingface\.co\/.+\/resolve\/main\/.+\.gguf$/);
   await page.screenshot({ path: path.join(shots, "url-01-suggested-1280.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.locator("#suggested").screenshot({ path: path.join(shots, "url-01b-suggested-390.png") });
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // Cancel stops a download and keeps nothing of it
   models.resetGate();
@@ -242,6 +245,9 @@ test("a model from a URL: header first, progress, kept in the browser, a second 
   assert.equal(header[0].range, "bytes=0-262143", "the header is asked for first, with a Range");
   assert.ok(header.length >= 2 && /^bytes=\d+-$/.test(header.at(-1).range), "then the rest, from where the header ended");
   await page.screenshot({ path: path.join(shots, "url-02-downloading-1280.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.locator("section:has(#model-url)").screenshot({ path: path.join(shots, "url-02b-downloading-390.png") });
+  await page.setViewportSize({ width: 1280, height: 900 });
   models.release();
   await page.waitForFunction(() => document.body.dataset.modelUrlState === "loaded", null, { timeout: 60_000 });
   assert.match(await page.textContent("#model-info"), /^stall\.gguf: llama/);
@@ -355,7 +361,10 @@ test("what cannot load is refused in plain words, before the download", async ()
   };
   await refuse("hello there", /is not a web address/);
   await refuse(`${models.url}/files/page.html`, /gives a web page, not a GGUF file/, "url-05-not-gguf-390.png");
-  await refuse(`${models.url}/files/nocors.gguf`, /does not let web pages on other sites download its files \(it sends no CORS header/);
+  await refuse(`${models.url}/files/nocors.gguf`, /does not let web pages on other sites download its files \(it sends no CORS header/, "url-07-no-cors-390.png");
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.locator("section:has(#model-url)").screenshot({ path: path.join(shots, "url-07b-no-cors-1280.png") });
+  await page.setViewportSize({ width: 390, height: 844 });
   await refuse(`${models.url}/resolve/missing.gguf`, /answered 404 .*Check the link/);
   const bl = await refuse(`${models.url}/resolve/bloom.gguf`, /This model cannot be used here/, "url-06-unsupported-390.png");
   assert.ok(bl.filter((r) => r.path === "/files/bloom.gguf").every((r) => /^bytes=\d+-\d+$/.test(r.range)), "only header ranges");
