@@ -6,7 +6,7 @@
 // training that diverges (NaN loss) shows a plain error and keeps the
 // last good adapter, a reload mid-run resumes from the IndexedDB checkpoint, the tensor path
 // trains an MLP from JS, a Go panic rejects a promise and the instance lives
-// on, the page fits a phone, and qwen2/qwen3 files opened from disk train
+// on, the page fits a phone, and qwen2/qwen3/gemma3 files opened from disk train
 // with adapters that llama.cpp applies as the page does. Screenshots of each state go to
 // testout/screenshots/ (gitignored); training speed is printed.
 import { test, before, after } from "node:test";
@@ -637,11 +637,18 @@ test("fits a phone, every control is labelled, the keyboard trains a QLoRA run",
 });
 
 
-test("qwen2 and qwen3 models opened through the model-file input train in the page, and llama.cpp agrees with their adapters", async () => {
+// The page runs the plain float forward (no LoadOptions.MatchGGML), so on
+// gemma3 its GELU is not rounded through ggml's F16 table as llama.cpp's
+// is: ~4e-4 apart on this model and prompt (2e-6 with the emulation, see
+// llama-interop.test.mjs), hence its own tolerance.
+const pageTol = { gemma3: 2e-3 };
+
+test("qwen2, qwen3 and gemma3 models opened through the model-file input train in the page, and llama.cpp agrees with their adapters", async () => {
   const dir = path.join(tmp, "families");
   execFileSync(process.env.GO ?? "go", ["run", "./internal/testmodels", dir], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
-  for (const name of ["qwen2-spm-f32-gqa", "qwen3-spm-f32-gqa"]) {
+  for (const name of ["qwen2-spm-f32-gqa", "qwen3-spm-f32-gqa", "gemma3-spm-f32-mha"]) {
     const arch = name.split("-")[0];
+    const tol = pageTol[arch] ?? 1e-4;
     const modelPath = path.join(dir, `${name}.gguf`);
     const { context, page, problems } = await openPage();
     await page.setInputFiles("[data-testid=model-file]", { name: `${name}.gguf`, mimeType: "application/octet-stream", buffer: readFileSync(modelPath) });
@@ -664,8 +671,8 @@ test("qwen2 and qwen3 models opened through the model-file input train in the pa
     const maxAbs = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
     assert.equal(base.length, ours.base.length, "vocabulary sizes differ");
     assert.ok(maxAbs(base, tuned) > 1e-3, `${name}: adapter changed llama.cpp's log-probs by only ${maxAbs(base, tuned)}`);
-    assert.ok(maxAbs(base, ours.base) < 1e-4, `${name}: base log-probs differ from llama.cpp's by ${maxAbs(base, ours.base)}`);
-    assert.ok(maxAbs(tuned, ours.tuned) < 1e-4, `${name}: adapted log-probs differ from llama.cpp's by ${maxAbs(tuned, ours.tuned)}`);
+    assert.ok(maxAbs(base, ours.base) < tol, `${name}: base log-probs differ from llama.cpp's by ${maxAbs(base, ours.base)}`);
+    assert.ok(maxAbs(tuned, ours.tuned) < tol, `${name}: adapted log-probs differ from llama.cpp's by ${maxAbs(tuned, ours.tuned)}`);
     console.log(`# ${name} in the page: adapter moves llama.cpp's log-probs by ${maxAbs(base, tuned).toExponential(2)}; ` +
       `|Δ| base ${maxAbs(base, ours.base).toExponential(2)}, adapted ${maxAbs(tuned, ours.tuned).toExponential(2)}`);
     assert.deepEqual(problems, []);

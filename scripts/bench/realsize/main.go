@@ -15,8 +15,9 @@
 //
 // Each shape is written as its model's architecture with that family's
 // extra tensors (Qwen2.5: qwen2 with q/k/v biases; Llama 3.2: llama with
-// rope_freqs.weight; the Gemma shape stays llama-architecture until the
-// gemma3 recipe lands) and the model's dimensions (head_dim may differ
+// rope_freqs.weight; Gemma 3: gemma3 with q/k norms, post-norms and a
+// sliding window of 512 on five layers of six, rope bases 1e6/1e4) and the
+// model's dimensions (head_dim may differ
 // from embd/heads); weights are quantized the way
 // llama.cpp's Q8_0 and Q4_K_M files store them: a tensor whose rows are
 // not whole 256-blocks falls back to Q5_0 (Q8_0 for the embedding), as
@@ -47,6 +48,7 @@ type shape struct {
 	arch                        string  // general.architecture
 	ropeBase                    float32 // rope.freq_base
 	bias, ropeFreqs             bool    // q/k/v biases (qwen2); rope_freqs.weight (Llama 3)
+	window                      int     // gemma3's attention.sliding_window (and its extra tensors)
 	embd, layers, heads, kv, hd int
 	ffn, vocab                  int
 	weights                     gguf.TensorType // block linears (Q8_0 or Q4_K)
@@ -54,10 +56,10 @@ type shape struct {
 }
 
 var shapes = []shape{
-	{"smollm2-135m", "llama", 100000, false, false, 576, 30, 9, 3, 64, 1536, 49152, gguf.TypeQ8_0, gguf.TypeQ8_0},
-	{"gemma3-270m", "llama", 10000, false, false, 640, 18, 4, 1, 256, 2048, 262144, gguf.TypeQ8_0, gguf.TypeQ8_0},
-	{"qwen2.5-0.5b", "qwen2", 1000000, true, false, 896, 24, 14, 2, 64, 4864, 151936, gguf.TypeQ4_K, gguf.TypeQ6_K},
-	{"llama3.2-1b", "llama", 500000, false, true, 2048, 16, 32, 8, 64, 8192, 128256, gguf.TypeQ4_K, gguf.TypeQ6_K},
+	{"smollm2-135m", "llama", 100000, false, false, 0, 576, 30, 9, 3, 64, 1536, 49152, gguf.TypeQ8_0, gguf.TypeQ8_0},
+	{"gemma3-270m", "gemma3", 1000000, false, false, 512, 640, 18, 4, 1, 256, 2048, 262144, gguf.TypeQ8_0, gguf.TypeQ8_0},
+	{"qwen2.5-0.5b", "qwen2", 1000000, true, false, 0, 896, 24, 14, 2, 64, 4864, 151936, gguf.TypeQ4_K, gguf.TypeQ6_K},
+	{"llama3.2-1b", "llama", 500000, false, true, 0, 2048, 16, 32, 8, 64, 8192, 128256, gguf.TypeQ4_K, gguf.TypeQ6_K},
 }
 
 func main() {
@@ -195,6 +197,10 @@ func writeModel(path string, s shape) (int64, error) {
 		{Key: p + "attention.layer_norm_rms_epsilon", Value: gguf.Float32(1e-5)},
 		{Key: p + "vocab_size", Value: gguf.Uint32(uint32(s.vocab))},
 	}
+	if s.window > 0 {
+		kvs = append(kvs, gguf.KV{Key: p + "attention.sliding_window", Value: gguf.Uint32(uint32(s.window))},
+			gguf.KV{Key: p + "rope.freq_base_swa", Value: gguf.Float32(10000)})
+	}
 	for _, kv := range append(kvs, tok.GGUFKVs()...) {
 		if err := w.Add(kv.Key, kv.Value); err != nil {
 			return 0, err
@@ -239,6 +245,16 @@ func writeModel(path string, s shape) (int64, error) {
 			{"ffn_gate.weight", s.ffn, s.embd}, {"ffn_up.weight", s.ffn, s.embd}, {"ffn_down.weight", s.embd, s.ffn}} {
 			if err := add(p+t.name, s.weights, t.rows, t.cols); err != nil {
 				return 0, err
+			}
+		}
+		if s.window > 0 { // gemma3's q/k norms and post-norms
+			for _, t := range []struct {
+				name string
+				n    int
+			}{{"attn_q_norm.weight", s.hd}, {"attn_k_norm.weight", s.hd}, {"post_attention_norm.weight", s.embd}, {"post_ffw_norm.weight", s.embd}} {
+				if err := add(p+t.name, gguf.TypeF32, 1, t.n); err != nil {
+					return 0, err
+				}
 			}
 		}
 		if s.bias {
