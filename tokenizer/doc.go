@@ -73,6 +73,9 @@
 //
 // Vocabularies come from GGUF metadata (FromGGUF) or are built in Go (New,
 // ByteVocab, TrainSPM, TrainBPE) and written back with GGUFKVs.
+// Tests of any package can build vocabularies laid out like the families'
+// (special tokens, types, flags; small or at the real size) with
+// internal/testvocab.
 //
 // Sources: llama.cpp src/llama-vocab.cpp and src/unicode.cpp (the version
 // bundled with node-llama-cpp 3.21.1); GPT-2's encoder.py for the byte map.

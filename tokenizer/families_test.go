@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/webtune/webtune/tokenizer"
-	"github.com/webtune/webtune/tokenizer/internal/testvocab"
+	"github.com/webtune/webtune/internal/testvocab"
 )
 
 // familyCorpus trains the pieces the family vocabularies are built around.

@@ -20,7 +20,7 @@ import (
 
 	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/tokenizer"
-	"github.com/webtune/webtune/tokenizer/internal/testvocab"
+	"github.com/webtune/webtune/internal/testvocab"
 )
 
 type textCase struct {

@@ -5,8 +5,9 @@
 // types, ids and flags their GGUF files carry (as llama.cpp's
 // convert_hf_to_gguf.py writes them), optionally padded to the real
 // vocabulary size with synthetic merges. Real vocabulary files are not
-// available offline; the tests and the llama.cpp interop generator
-// (tokenizer/internal/gentok) use these instead.
+// available offline; tests (any package's) and the llama.cpp interop
+// generator (tokenizer/internal/gentok, whose test checks these layouts
+// token by token against llama.cpp) use these instead.
 package testvocab
 
 import (
