@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/webtune/webtune/tokenizer"
 	"github.com/webtune/webtune/internal/testvocab"
+	"github.com/webtune/webtune/tokenizer"
 )
 
 // familyCorpus trains the pieces the family vocabularies are built around.

@@ -19,8 +19,8 @@ import (
 	"strings"
 
 	"github.com/webtune/webtune/gguf"
-	"github.com/webtune/webtune/tokenizer"
 	"github.com/webtune/webtune/internal/testvocab"
+	"github.com/webtune/webtune/tokenizer"
 )
 
 type textCase struct {
