@@ -112,6 +112,42 @@ func Decode(typ TensorType, dst []float32, src []byte) error {
 	return nil
 }
 
+// BlockDecoder returns a decoder of whole blocks of type t (F16, BF16 or a
+// quantized type Decode supports; nil otherwise): it converts len(src)/
+// TypeSize blocks into dst exactly as Decode does, without Decode's checks
+// and lookups, for callers that decode many small runs of blocks (a
+// column slice of every row of a matrix) and checked the sizes once.
+// dst must hold len(src)/TypeSize·BlockSize values.
+func BlockDecoder(t TensorType) func(dst []float32, src []byte) {
+	switch t {
+	case TypeF16:
+		tab := f16Table()
+		return func(dst []float32, src []byte) {
+			dst = dst[:len(src)/2]
+			for i := range dst {
+				dst[i] = tab[binary.LittleEndian.Uint16(src[2*i:])]
+			}
+		}
+	case TypeBF16:
+		return func(dst []float32, src []byte) {
+			dst = dst[:len(src)/2]
+			for i := range dst {
+				dst[i] = BFloat16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
+			}
+		}
+	}
+	dec, ok := blockDecoders[t]
+	if !ok {
+		return nil
+	}
+	bs, ts := t.BlockSize(), t.TypeSize()
+	return func(dst []float32, src []byte) {
+		for b := 0; b < len(src)/ts; b++ {
+			dec(dst[b*bs:(b+1)*bs], src[b*ts:(b+1)*ts])
+		}
+	}
+}
+
 // blockDecoders decode one block of a quantized type: dst holds BlockSize values, src TypeSize bytes.
 var blockDecoders = map[TensorType]func(dst []float32, src []byte){
 	TypeQ8_0: dequantQ8_0, TypeQ4_0: dequantQ4_0, TypeQ4_1: dequantQ4_1,
@@ -164,8 +200,9 @@ func quantizeQ4_0(dst []byte, x []float32) {
 
 func dequantQ8_0(dst []float32, src []byte) {
 	d := Float16ToFloat32(binary.LittleEndian.Uint16(src))
-	for j := range 32 {
-		dst[j] = float32(int8(src[2+j])) * d
+	q, y := src[2:34], dst[:32] // fixed lengths: no bounds checks in the loop
+	for j, v := range q {
+		y[j] = float32(int8(v)) * d
 	}
 }
 

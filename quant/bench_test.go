@@ -30,17 +30,24 @@ func BenchmarkMatMul(b *testing.B) {
 		y := make([]float32, s.n*s.rows)
 		dx := make([]float32, s.n*s.cols)
 		flops := 2 * float64(s.n) * float64(s.rows) * float64(s.cols)
+		var cpu0 float64
+		start := func(b *testing.B) { b.ResetTimer(); cpu0 = cpuSeconds() }
 		report := func(b *testing.B) {
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			if c := cpuSeconds() - cpu0; cpu0 > 0 {
+				b.ReportMetric(c*1e3/float64(b.N), "cpu-ms/op") // steadier than wall time on a shared machine
+			}
 		}
 		wf := randomVec(s.rows*s.cols, 3)
 		b.Run(fmt.Sprintf("%s/F32/xWt", s.name), func(b *testing.B) {
+			start(b)
 			for b.Loop() {
 				e.Gemm(false, true, s.n, s.rows, s.cols, 1, x, wf, 0, y)
 			}
 			report(b)
 		})
 		b.Run(fmt.Sprintf("%s/F32/dyW", s.name), func(b *testing.B) {
+			start(b)
 			for b.Loop() {
 				e.Gemm(false, false, s.n, s.cols, s.rows, 1, dy, wf, 0, dx)
 			}
@@ -52,12 +59,14 @@ func BenchmarkMatMul(b *testing.B) {
 			}
 			w, _ := randomMatrix(b, typ, s.rows, s.cols, 4)
 			b.Run(fmt.Sprintf("%s/%v/xWt", s.name, typ), func(b *testing.B) {
+				start(b)
 				for b.Loop() {
 					MatMulXWt(e, w, y, x, s.n)
 				}
 				report(b)
 			})
 			b.Run(fmt.Sprintf("%s/%v/dyW", s.name, typ), func(b *testing.B) {
+				start(b)
 				for b.Loop() {
 					MatMulXW(e, w, dx, dy, s.n)
 				}

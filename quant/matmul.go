@@ -7,7 +7,6 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -173,19 +172,18 @@ func (m *Matrix) decodeParallel(dst []float32, r0, r1, p0, pc int) {
 }
 
 // decodeCols decodes columns p0..p0+pc (whole blocks) of rows r0..r1-1
-// into dst [(r1-r0)×pc]: one gguf.Decode call for whole rows, one per row
-// for a column slice.
+// into dst [(r1-r0)×pc]: one call for whole rows, one per row for a column
+// slice, through the type's block decoder (gguf.BlockDecoder, the
+// decoders of gguf.Decode without its per-call checks).
 func (m *Matrix) decodeCols(dst []float32, r0, r1, p0, pc int) {
 	if p0 == 0 && pc == m.cols {
-		m.DequantizeRows(dst, r0, r1)
+		m.dec(dst, m.data[r0*m.rowBytes:r1*m.rowBytes])
 		return
 	}
 	bs, ts := m.typ.BlockSize(), m.typ.TypeSize()
 	b0, b1 := p0/bs*ts, (p0+pc)/bs*ts
 	for r := r0; r < r1; r++ {
 		row := m.data[r*m.rowBytes:]
-		if err := gguf.Decode(m.typ, dst[(r-r0)*pc:(r-r0+1)*pc], row[b0:b1]); err != nil {
-			panic("quant: " + err.Error()) // NewMatrix checked type and sizes
-		}
+		m.dec(dst[(r-r0)*pc:(r-r0+1)*pc], row[b0:b1])
 	}
 }

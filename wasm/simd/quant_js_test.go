@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"syscall/js"
 	"testing"
 
 	"github.com/webtune/webtune/gguf"
@@ -86,17 +87,24 @@ func BenchmarkQuantMatMul(b *testing.B) {
 		x, dy := randVec(s.n*s.cols, 1), randVec(s.n*s.rows, 2)
 		y, dx := make([]float32, s.n*s.rows), make([]float32, s.n*s.cols)
 		flops := 2 * float64(s.n) * float64(s.rows) * float64(s.cols)
+		var cpu0 float64
+		start := func(b *testing.B) { b.ResetTimer(); cpu0 = nodeCPUSeconds() }
 		report := func(b *testing.B) {
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			if c := nodeCPUSeconds() - cpu0; cpu0 > 0 {
+				b.ReportMetric(c*1e3/float64(b.N), "cpu-ms/op") // steadier than wall time on a shared machine
+			}
 		}
 		wf := randVec(s.rows*s.cols, 3)
 		b.Run(s.name+"/F32/xWt", func(b *testing.B) {
+			start(b)
 			for b.Loop() {
 				e.Gemm(false, true, s.n, s.rows, s.cols, 1, x, wf, 0, y)
 			}
 			report(b)
 		})
 		b.Run(s.name+"/F32/dyW", func(b *testing.B) {
+			start(b)
 			for b.Loop() {
 				e.Gemm(false, false, s.n, s.cols, s.rows, 1, dy, wf, 0, dx)
 			}
@@ -105,17 +113,30 @@ func BenchmarkQuantMatMul(b *testing.B) {
 		for _, typ := range s.types {
 			w, _ := quantCase(b, typ, s.rows, s.cols)
 			b.Run(fmt.Sprintf("%s/%v/xWt", s.name, typ), func(b *testing.B) {
-				for b.Loop() {
+				start(b)
+			for b.Loop() {
 					quant.MatMulXWt(e, w, y, x, s.n)
 				}
 				report(b)
 			})
 			b.Run(fmt.Sprintf("%s/%v/dyW", s.name, typ), func(b *testing.B) {
-				for b.Loop() {
+				start(b)
+			for b.Loop() {
 					quant.MatMulXW(e, w, dx, dy, s.n)
 				}
 				report(b)
 			})
 		}
 	}
+}
+
+// nodeCPUSeconds returns the host process's user+system CPU time
+// (process.cpuUsage() under Node), or 0 where there is none.
+func nodeCPUSeconds() float64 {
+	p := js.Global().Get("process")
+	if p.Type() != js.TypeObject || p.Get("cpuUsage").Type() != js.TypeFunction {
+		return 0
+	}
+	u := p.Call("cpuUsage")
+	return (u.Get("user").Float() + u.Get("system").Float()) / 1e6
 }

@@ -1,0 +1,15 @@
+//go:build !js && !wasip1 && !windows
+
+package quant
+
+import "syscall"
+
+// cpuSeconds returns the user+system CPU time of the process, so that
+// benchmarks on a shared machine can report CPU time per product.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
