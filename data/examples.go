@@ -69,22 +69,25 @@ func (s Summary) String() string {
 	return msg
 }
 
-// endMarkers are the texts of end-of-turn tokens of the families webtune
-// knows, plus the model's own EOS and EOT: the trained span of an assistant
-// turn ends after the first of them.
+// endMarkers are the texts of the model's end-of-generation tokens (as
+// llama.cpp collects them: EOS, EOT, EOM and the known end-of-turn texts)
+// and of the end-of-turn tokens of the families webtune knows: the trained
+// span of an assistant turn ends after the first of them.
 func endMarkers(tok *tokenizer.Tokenizer) []string {
 	ends := []string{"<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<|endoftext|>"}
-	if id := tok.EOS(); id >= 0 {
-		ends = append(ends, tok.Piece(id, true))
+	for _, id := range append(tok.EOG(), tok.EOS()) {
+		if id >= 0 {
+			ends = append(ends, tok.Piece(id, true))
+		}
 	}
 	return ends
 }
 
-// EndTokens returns the ids of the end-of-turn tokens the vocabulary has
-// (the single special tokens of the end markers): generation of a chat
-// answer stops at any of them.
+// EndTokens returns the ids of the end-of-generation tokens (tok.EOG())
+// and of the family end-of-turn markers the vocabulary has as single
+// special tokens: generation of a chat answer stops at any of them.
 func EndTokens(tok *tokenizer.Tokenizer) []int {
-	var ids []int
+	ids := tok.EOG()
 	for _, m := range endMarkers(tok) {
 		if t := tok.Tokenize(m, false, true); len(t) == 1 && tok.Piece(t[0], false) == "" {
 			ids = append(ids, t[0])
