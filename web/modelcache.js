@@ -160,18 +160,26 @@ async function rangeGet(url, start, end, signal) {
   const validator = { etag: resp.headers.get("ETag"), lastModified: resp.headers.get("Last-Modified") };
   if (resp.status === 206) {
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(resp.headers.get("Content-Range") ?? "");
-    if (!m) {
-      resp.body?.cancel().catch(() => {});
-      throw new ModelURLError(
-        `${hostOf(url)} answered a range request without a readable Content-Range header (it must be listed in Access-Control-Expose-Headers).`,
-        "range",
-      );
-    }
+    // a cross-origin server may not expose Content-Range: a 206 answers
+    // the one range asked for, and the size comes from elsewhere (HEAD)
+    if (!m) return { resp, start, total: null, validator, ranges: true };
     const total = m[3] === "*" ? null : Number(m[3]);
     return { resp, start: Number(m[1]), total, validator, ranges: true };
   }
   const len = resp.headers.get("Content-Length");
   return { resp, start: 0, total: len === null ? null : Number(len), validator, ranges: false };
+}
+
+/** headSize asks for url's size with HEAD (Content-Length is readable cross-origin), or null. */
+async function headSize(url, signal) {
+  try {
+    const resp = await fetch(url, { method: "HEAD", signal, cache: "no-store", mode: "cors", credentials: "omit" });
+    const len = resp.ok ? resp.headers.get("Content-Length") : null;
+    return len === null ? null : Number(len);
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    return null;
+  }
 }
 
 /** sameFile reports whether two validator sets can be the same file (a strong ETag or Last-Modified that differs says no). */
@@ -248,6 +256,7 @@ export async function probeHeader(url, inspect, { signal, first = FIRST_RANGE } 
         "format",
       );
     }
+    total ??= await headSize(url, signal);
     if (total === null) {
       throw new ModelURLError(`${hostOf(url)} does not say how large the file is (no Content-Range or Content-Length).`, "size");
     }
