@@ -69,7 +69,19 @@ func main() {
 	webtune := flag.String("webtune", "", "webtune binary (default: go build ./cmd/webtune into the temp dir)")
 	recompute := flag.Bool("recompute", false, "pass --recompute (block recomputation) to webtune train")
 	keep := flag.Bool("keep", false, "keep the temp dir and the model files (their paths go to stderr)")
+	writeShape := flag.String("write-shape", "", "internal: write the model of this shape to -write-path and exit")
+	writePath := flag.String("write-path", "", "internal: see -write-shape")
 	flag.Parse()
+	if *writeShape != "" {
+		for _, s := range shapes {
+			if s.name == *writeShape {
+				_, err := writeModel(*writePath, s)
+				check(err)
+				return
+			}
+		}
+		check(fmt.Errorf("unknown shape %q", *writeShape))
+	}
 	dir, err := os.MkdirTemp("", "webtune-realsize-")
 	check(err)
 	if !*keep {
@@ -90,7 +102,7 @@ func main() {
 			continue
 		}
 		model := filepath.Join(dir, s.name+".gguf")
-		size, err := writeModel(model, s)
+		size, err := writeInChild(s.name, model)
 		check(err)
 		r, err := trainOnce(bin, model, data, dir, *steps, *workers, *recompute)
 		check(err)
@@ -103,6 +115,28 @@ func main() {
 		fmt.Printf("| %s | %v/%v | %.0f | %.1f | %.1f | %.0f | %.0f |\n", s.name, s.weights, s.embdType, mb,
 			r.load.Seconds(), r.tokensPerSec, float64(r.maxRSS)/1e6, 1.3*mb+300)
 	}
+}
+
+// writeInChild writes the model of shape name to path in a child process
+// and returns the file's size. The model is built in memory, and a process
+// started by a big process inherits its size as the start of its peak RSS
+// (ru_maxrss survives exec): keeping this process small keeps webtune's
+// measured peak its own.
+func writeInChild(name, path string) (int64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(self, "-write-shape", name, "-write-path", path)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("writing %s: %w", name, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
 }
 
 // result is what one training run measured.
