@@ -21,8 +21,8 @@ import { state } from "./page/state.js";
 import { clearError, setStatus, showError } from "./page/errors.js";
 import { guarded, setControls, whileIdle } from "./page/controls.js";
 import { expose, mark } from "./page/hooks.js";
-import { setupWorkers } from "./page/settings.js";
-import { DEFAULT_TEXT, openDataFile, updateStats } from "./page/data.js";
+import { renderWarnings, setupWorkers } from "./page/settings.js";
+import { DEFAULT_TEXT, onPlan, openDataFile, plan, updateStats } from "./page/data.js";
 import { downloadModel, openModelFile, useModel } from "./page/model.js";
 import { startEngine, updateMemory } from "./page/engine.js";
 import { offerResume, setupChart, startTraining, stopTraining, togglePause } from "./page/training.js";
@@ -49,13 +49,17 @@ function wire() {
   $("data-file").onchange = (e) => guarded(() => openDataFile(e.target.files[0]), "data-file");
   $("training-text").oninput = updateStats;
   $("seqlen").oninput = updateStats;
+  onPlan(renderWarnings);
+  for (const id of ["lr", "batch", "steps"]) $(id).addEventListener("input", () => renderWarnings(plan));
   $("train").onclick = () => guarded(startTraining, "train");
   $("pause").onclick = () => guarded(togglePause, "pause");
   $("stop").onclick = () => guarded(stopTraining, "stop");
   $("generate").onclick = () => guarded(generateSamples, "generate");
-  $("sample-prompt").onkeydown = (e) => {
-    if (e.key === "Enter") guarded(generateSamples, "generate");
-  };
+  for (const id of ["sample-prompt", "sample-temperature", "sample-top-p", "sample-max-tokens", "sample-seed"]) {
+    $(id).onkeydown = (e) => {
+      if (e.key === "Enter") guarded(generateSamples, id === "sample-prompt" ? "generate" : id);
+    };
+  }
   $("download-adapter").onclick = () => guarded(downloadAdapter, "download-adapter");
   $("download-model").onclick = () => guarded(downloadModel, "download-model");
   fileInput("adapter-file", openAdapterFile);
@@ -150,20 +154,27 @@ async function main() {
   setupWorkers();
   wire();
   setControls();
+  let started = false;
   await guarded(async () => {
     try {
       await startEngine(engineDied);
     } catch (e) {
       $("model-info").textContent = "No model loaded: the training engine did not start.";
+      setStatus("error");
       throw engineFailed(e);
     }
+    started = true;
     await useModel({ kind: "builtin", name: "builtin" });
   }, "model-builtin");
-  updateMemory();
-  setInterval(updateMemory, 2000);
-  await guarded(offerResume, "train");
-  mountModels();
-  await guarded(setupSavedAdapters, "download-adapter");
+  if (started) {
+    updateMemory();
+    setInterval(updateMemory, 2000);
+    // (not guarded: guarded clears the error box, which may hold an error
+    // from loading the model above)
+    await offerResume().catch((e) => showError(e, "train"));
+    mountModels();
+    await setupSavedAdapters().catch((e) => showError(e, "download-adapter"));
+  }
   mark("ready", true);
   mountStore();
 }

@@ -79,6 +79,8 @@ test("train on the built-in model, download the adapter, llama.cpp loads it and 
   await page.screenshot({ path: path.join(shots, "01-ready.png"), fullPage: true });
   assert.equal(await status(page), "idle");
   await settings(page, FAST);
+  // the classic attention-only choice (the page adapts every linear layer by default)
+  for (const t of ["attn_k", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]) await page.uncheck(`[data-testid=target-${t}]`);
   await page.click("[data-testid=train]");
   await page.waitForFunction(() => +document.body.dataset.step >= 2, null, { timeout: 60_000 });
   assert.match(await status(page), /^(training|done)$/);

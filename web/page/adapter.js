@@ -22,6 +22,16 @@ export async function openAdapterFile(file) {
   await loadAdapterBytes(new Uint8Array(await file.arrayBuffer()), file.name);
 }
 
+// adapterError words an engine error about adapter bytes for the adapter
+// panel: a broken file here is not "a GGUF model file".
+function adapterError(e) {
+  if (e?.code !== "format" && !/not a valid GGUF/.test(e?.message ?? "")) return e;
+  const err = new Error("This file is not a LoRA adapter webtune can read: it may be corrupt or cut short, or another kind " +
+    "of file. An adapter is a .gguf file saved by Download adapter (or a llama.cpp LoRA adapter).");
+  err.detail = e.detail || e.message;
+  return err;
+}
+
 /** loadAdapterBytes puts adapter GGUF bytes onto a fresh copy of the base model, then generates samples. */
 export async function loadAdapterBytes(bytes, label) {
   state.busy = true;
@@ -34,7 +44,7 @@ export async function loadAdapterBytes(bytes, label) {
       o = await m.loadAdapter(bytes);
     } catch (e) {
       m.dispose().catch(() => {});
-      throw e;
+      throw adapterError(e);
     }
     await setModel(m, state.source);
     writeSettings(o);

@@ -4,7 +4,7 @@
 // text alternative (the latest losses in words) in a separate element.
 //
 //   const chart = new LossChart(container, textElement);
-//   chart.reset(history);   // {losses: [...], evals: [{step, loss}]} or nothing
+//   chart.reset(history, {withEval});   // {losses: [...], evals: [{step, loss}]} or nothing
 //   chart.add(progress);    // {step, loss, evalLoss?}
 
 const COLORS = { train: "#2458d6", eval: "#e07b00", axis: "#5a6375", grid: "#e6e9ef", text: "#1d2330" };
@@ -41,8 +41,12 @@ export class LossChart {
     return this.steps.length;
   }
 
-  /** reset shows history ({losses, evals}) or nothing. */
-  reset(history) {
+  /**
+   * reset shows history ({losses, evals}) or nothing; withEval false says
+   * that the run has no held-out loss (the legend leaves it out).
+   */
+  reset(history, { withEval = true } = {}) {
+    this.withEval = withEval;
     this.steps = [];
     this.train = [];
     this.evals = [];
@@ -83,6 +87,7 @@ export class LossChart {
     let s = `Step ${this.steps[n - 1]}: training loss ${fix(last)} (it started at ${fix(first)}).`;
     const ev = this.evals.at(-1);
     if (ev) s += ` Held-out loss ${fix(ev[1])} at step ${ev[0]}.`;
+    else if (!this.withEval) s += " No held-out loss: the text is too short to set any aside.";
     this.textEl.textContent = s;
   }
 
@@ -152,7 +157,9 @@ export class LossChart {
     g.textAlign = "left";
     g.textBaseline = "middle";
     let lx = box.l + 4;
-    for (const [name, color] of [["train", COLORS.train], ["eval (held out)", COLORS.eval]]) {
+    const legend = [["train", COLORS.train]];
+    if (this.withEval) legend.push(["eval (held out)", COLORS.eval]);
+    for (const [name, color] of legend) {
       g.fillStyle = color;
       g.fillRect(lx, 8, 16, 4);
       g.fillStyle = COLORS.text;

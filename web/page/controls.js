@@ -25,7 +25,8 @@ export function setControls() {
   $("pause").textContent = state.paused ? "Resume" : "Pause";
   $("download-adapter").disabled = state.busy || !state.hasAdapter;
   $("generate").disabled = state.busy || !state.model;
-  for (const id of idleOnly) if ($(id)) $(id).disabled = state.busy || training;
+  // without an engine (it did not start) nothing can load
+  for (const id of idleOnly) if ($(id)) $(id).disabled = state.busy || training || !state.wt;
   $("workers").disabled = state.busy || training || $("workers").options.length < 2;
   keepFocus(before);
 }
@@ -47,14 +48,15 @@ function keepFocus(before) {
 
 /**
  * guarded runs the action fn: it clears the last error first, and shows a
- * failure next to control (an element or id), then updates the controls.
+ * failure next to control (an element or id), or next to the control the
+ * error names (a SettingError's .control), then updates the controls.
  */
 export async function guarded(fn, control) {
   clearError();
   try {
     await fn();
   } catch (e) {
-    showError(e, control);
+    showError(e, e?.control ?? control);
   } finally {
     setControls();
   }

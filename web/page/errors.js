@@ -24,11 +24,22 @@ export function plainParts(e) {
   return { message, detail: detail && detail !== message ? detail : "" };
 }
 
-/** anchorOf returns the block beside which an error about control goes. */
-function anchorOf(control) {
+// place puts the error box next to control (an element or id): right
+// after it inside a settings field (its help text follows), else after
+// the row or group that holds it; without a visible control, under the
+// header.
+function place(box, control) {
   const el = typeof control === "string" ? $(control) : control;
-  if (!el) return null;
-  return el.closest(".field, .row, fieldset, .anchor") ?? el;
+  if (!el || el.closest("[hidden]")) {
+    $("error-home").after(box);
+    return;
+  }
+  const field = el.closest(".field");
+  if (field) {
+    el.after(box);
+    return;
+  }
+  (el.closest(".row, fieldset") ?? el).after(box);
 }
 
 /**
@@ -43,9 +54,7 @@ export function showError(e, control) {
   det.hidden = !detail;
   det.open = false;
   det.querySelector("pre").textContent = detail;
-  let anchor = anchorOf(control);
-  if (!anchor || anchor.closest("[hidden]")) anchor = $("error-home");
-  if (box.previousElementSibling !== anchor) anchor.after(box);
+  place(box, control);
   box.dataset.control = typeof control === "string" ? control : control?.id ?? "";
   box.hidden = false;
   box.scrollIntoView({ block: "nearest" });

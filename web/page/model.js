@@ -65,6 +65,8 @@ export function renderInfo() {
     `${i.name}: ${i.architecture}, ${fmt(i.params)} parameters, ${i.layers} layers × ${i.dim} wide, ` +
     `${i.heads} heads (${i.kvHeads} KV), vocabulary ${fmt(i.vocabSize)}${tied}; ` +
     `${mb(i.memoryBytes)} in memory${i.qlora ? " (QLoRA, NF4)" : ""}.`;
+  $("builtin-note").hidden = state.source.kind !== "builtin";
+  if (i.contextLength > 0) $("seqlen").max = String(i.contextLength);
 }
 
 /** useModel loads source (with the QLoRA choice) and makes it the page's model. */

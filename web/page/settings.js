@@ -26,6 +26,11 @@ export function readSettings() {
   };
   const targets = [...$("target-boxes").querySelectorAll("input:checked")].map((c) => c.value);
   if (targets.length === 0) throw new SettingError("Choose at least one layer to adapt.", "target-boxes");
+  const ctx = state.info?.contextLength;
+  if (ctx && Number($("seqlen").value) > ctx) {
+    throw new SettingError(`Sequence length ${$("seqlen").value} is longer than this model's context of ${ctx} tokens: ` +
+      `it cannot look that far back. Use ${ctx} or less.`, "seqlen");
+  }
   return {
     rank: num("rank", "Rank", 1, 256),
     alpha: num("alpha", "Alpha", 0.0001, 1e6, false),
@@ -60,7 +65,8 @@ export function writeSettings(lora, train) {
 export function renderTargets(checked) {
   const box = $("target-boxes");
   const keep = checked ?? [...box.querySelectorAll("input:checked")].map((c) => c.value);
-  const want = keep.length ? keep : ["attn_q", "attn_v"];
+  // by default every linear layer of the blocks (what PEFT calls all-linear): the most a rank buys
+  const want = keep.length ? keep : state.info.targets.filter((t) => t !== "output");
   box.replaceChildren();
   for (const t of state.info.targets) {
     const id = `target-${t}`;
@@ -89,4 +95,55 @@ export function setupWorkers() {
       : "Several workers need a cross-origin isolated page (COOP/COEP headers); this one trains on one.";
   }
   sel.onchange = () => localStorage.setItem("webtune.workers", sel.value);
+}
+
+/** LR_RANGE is the range of learning rates that LoRA fine-tuning usually uses. */
+export const LR_RANGE = [1e-6, 1e-1];
+/** MAX_REPEATS is how many times a run may go over its text before the page warns. */
+export const MAX_REPEATS = 50;
+
+/**
+ * warnings returns the likely mistakes in the settings for plan (a
+ * data.js textPlan, or null): [{control, text}]. They do not stop a run.
+ */
+export function warnings(plan) {
+  const out = [];
+  const lr = Number($("lr").value);
+  if ($("lr").value.trim() !== "" && Number.isFinite(lr) && (lr < LR_RANGE[0] || lr > LR_RANGE[1])) {
+    out.push({ control: "lr", text: `A learning rate of ${lr} is outside the usual ${LR_RANGE[0]} to ${LR_RANGE[1]}: ` +
+      (lr > LR_RANGE[1] ? "training will most likely diverge (the loss jumps or becomes NaN)." : "training will hardly change the model.") });
+  }
+  const s = plan?.stats;
+  const batch = Number($("batch").value);
+  const steps = Number($("steps").value);
+  if (s && s.trainWindows > 0 && Number.isInteger(batch) && batch > s.trainWindows) {
+    out.push({ control: "batch", text: `The text makes only ${s.trainWindows} training window${s.trainWindows === 1 ? "" : "s"} ` +
+      `of ${s.seqLen} tokens, fewer than the batch of ${batch}: every step sees the same windows. Add text or use a shorter sequence length.` });
+  }
+  if (s && s.trainWindows > 0 && Number.isInteger(batch) && Number.isInteger(steps) && steps > 0) {
+    const repeats = (steps * batch) / s.trainWindows;
+    if (repeats > MAX_REPEATS) {
+      out.push({ control: "steps", text: `${steps} steps of ${batch} windows go over this text about ${Math.round(repeats)} times: ` +
+        `the adapter will learn it by heart rather than its style. Use fewer steps (about ${Math.max(1, Math.floor((MAX_REPEATS * s.trainWindows) / batch))}) or more text.` });
+    }
+  }
+  return out;
+}
+
+/** renderWarnings shows each warning inside the field of its control. */
+export function renderWarnings(plan) {
+  for (const el of document.querySelectorAll("p.warn[data-warning]")) el.remove();
+  for (const w of warnings(plan)) {
+    const p = document.createElement("p");
+    p.className = "warn";
+    p.dataset.warning = w.control;
+    p.dataset.testid = `warn-${w.control}`;
+    p.id = `warn-${w.control}`;
+    p.textContent = w.text;
+    $(w.control).closest(".field").append(p);
+    $(w.control).setAttribute("aria-describedby", `${w.control}-help warn-${w.control}`);
+  }
+  for (const id of ["lr", "batch", "steps"]) {
+    if (!$(`warn-${id}`)) $(id).setAttribute("aria-describedby", `${id}-help`);
+  }
 }

@@ -7,8 +7,8 @@ import { setStatus, showError } from "./errors.js";
 import { guarded, setControls } from "./controls.js";
 import { mark } from "./hooks.js";
 import { LossChart } from "./chart.js";
-import { readSettings, writeSettings } from "./settings.js";
-import { updateStats } from "./data.js";
+import { readSettings, SettingError, writeSettings } from "./settings.js";
+import { describePlan, textPlan, updateStats } from "./data.js";
 import { loadModelFrom, renderInfo, setModel } from "./model.js";
 import { memoryAge, startEngine, stopEngine, updateMemory } from "./engine.js";
 import { generateSamples } from "./samples.js";
@@ -23,17 +23,48 @@ export function setupChart() {
   chart = new LossChart($("loss-chart"), $("loss-text"));
 }
 
-function resetChart(history) {
-  chart.reset(history);
+// resetChart shows history (or nothing); withEval says whether the run
+// has a held-out part (else the chart and its caption promise no eval curve).
+function resetChart(history, withEval = true) {
+  chart.reset(history, { withEval });
+  $("loss-legend").textContent = withEval
+    ? "Loss (lower is better): training in blue, held-out evaluation in orange."
+    : "Loss (lower is better): training in blue. No held-out evaluation: the text is too short to set any aside.";
   mark("chartPoints", chart.points);
+}
+
+// The progress line changes every step; screen readers hear it through a
+// separate live region at most once every ANNOUNCE_MS, always ending on the
+// latest text.
+const ANNOUNCE_MS = 2000;
+let lastAnnounce = 0;
+let announceTimer = 0;
+let announceText = "";
+
+function announce(text) {
+  announceText = text;
+  if (announceTimer) return;
+  const wait = lastAnnounce + ANNOUNCE_MS - Date.now();
+  const say = () => {
+    announceTimer = 0;
+    lastAnnounce = Date.now();
+    $("progress-announce").textContent = announceText;
+  };
+  if (wait <= 0) say();
+  else announceTimer = setTimeout(say, wait);
+}
+
+function setProgressText(text) {
+  $("progress-text").textContent = text;
+  announce(text);
 }
 
 function onProgress(p) {
   $("progress").max = p.steps;
   $("progress").value = p.step;
   const ev = p.evalLoss !== null && p.evalLoss !== undefined ? ` · eval ${p.evalLoss.toFixed(3)}` : "";
-  $("progress-text").textContent =
-    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""}${p.evalSec > 0 ? ` · evaluation ${p.evalSec.toFixed(p.evalSec < 10 ? 2 : 0)} s` : ""} · ETA ${clock(p.etaSec)}`;
+  setProgressText(
+    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""}${p.evalSec > 0 ? ` · evaluation ${p.evalSec.toFixed(p.evalSec < 10 ? 2 : 0)} s` : ""} · ETA ${clock(p.etaSec)}`);
   mark("step", p.step);
   chart.add(p);
   mark("chartPoints", chart.points);
@@ -54,7 +85,7 @@ function attachRun(run) {
     const last = run.last;
     if (res.state === "done") {
       setStatus("done");
-      $("progress-text").textContent += " · finished.";
+      setProgressText(`${$("progress-text").textContent} · finished.`);
       await forgetRun();
     } else if (res.state === "error") {
       // a diverging run goes back to its last good step: show that one
@@ -62,7 +93,7 @@ function attachRun(run) {
       setStatus("error");
       showError(res.error, "train");
       if (h) {
-        resetChart(h);
+        resetChart(h, chart.withEval);
         $("progress").value = h.step;
         mark("step", h.step);
       }
@@ -72,7 +103,7 @@ function attachRun(run) {
       // kept below); forgotten before the page says it stopped
       await forgetRun();
       setStatus("idle");
-      $("progress-text").textContent = `Stopped at step ${last?.step ?? 0}. The adapter keeps what was learned; Train starts a new run.`;
+      setProgressText(`Stopped at step ${last?.step ?? 0}. The adapter keeps what was learned; Train starts a new run.`);
     }
     // every run that learned something keeps its adapter, whatever ended it
     await keepRunAdapter(run, res).catch((e) => showError(`Could not keep the adapter in this browser: ${e.message || e}`, "download-adapter"));
@@ -88,15 +119,19 @@ function attachRun(run) {
 /** startTraining trains a new adapter on a fresh copy of the base model with the settings. */
 export async function startTraining() {
   const text = $("training-text").value;
-  if (!text.trim()) throw new Error("Paste some training text or open a .txt or .jsonl file first.");
+  if (!text.trim()) throw new SettingError("Paste some training text or open a .txt or .jsonl file first.", "training-text");
   const s = readSettings();
   state.busy = true;
   setControls();
   try {
+    const plan = await textPlan(text, s.seqLen);
+    if (plan.stats.trainWindows === 0) {
+      throw new SettingError(`${describePlan(plan)} The text is too short: add more, or use a shorter sequence length.`, "training-text");
+    }
     if (+$("workers").value !== state.workers) {
       // another number of workers: a new engine (the run below starts from
       // a fresh copy of the base model anyway)
-      $("progress-text").textContent = "Starting the workers…";
+      setProgressText("Starting the workers…");
       stopEngine();
       await startEngine();
     }
@@ -107,10 +142,10 @@ export async function startTraining() {
     if (state.source.bytes) await saveModelBytes(state.source).catch(() => {});
     const sum = await m.summary();
     $("adapter-info").textContent = `Training ${fmt(sum.trainable)} of ${fmt(sum.all)} parameters (${sum.percent.toFixed(2)}%).`;
-    resetChart();
+    resetChart(null, !plan.noEval);
     $("progress").value = 0;
-    $("progress-text").textContent = "Starting…";
-    const run = await m.train({ text, steps: s.steps, lr: s.lr, batch: s.batch, seqLen: s.seqLen, onProgress });
+    setProgressText("Starting…");
+    const run = await m.train({ text, steps: s.steps, lr: s.lr, batch: s.batch, seqLen: s.seqLen, evalFraction: plan.evalFraction, onProgress });
     $("progress").max = run.config.steps;
     // this is now the newest run: an older one's offer goes, and a reload
     // before the first periodic checkpoint offers this run, not the older
@@ -185,12 +220,12 @@ async function resumeFrom(rec) {
     await setModel(m, source);
     writeSettings(r.lora, r.train);
     updateStats();
-    resetChart(r.history);
+    resetChart(r.history, (r.train?.evalFraction ?? 0) >= 0);
     if (r.kind !== "run") return;
     const h = r.history;
     $("progress").max = h.steps;
     $("progress").value = h.step;
-    $("progress-text").textContent = `Resumed at step ${h.step} of ${h.steps}.`;
+    setProgressText(`Resumed at step ${h.step} of ${h.steps}.`);
     mark("resumedAt", h.step);
     const run = await m.train({ resume: true, onProgress });
     attachRun(run);
