@@ -50,7 +50,9 @@ test("finished and stopped runs' adapters survive a reload: listed with settings
     page.on("pageerror", (e) => problems.push(e.message));
     await page.goto(server.url);
     await waitReady(page);
-    await settings(page, { steps: "4", batch: "2", "seq-len": "32" });
+    // the classic attention-only choice and lr 0.002 (the page's defaults are every linear layer and 0.003)
+    await settings(page, { steps: "4", batch: "2", "seq-len": "32", lr: "0.002" });
+    for (const t of ["attn_k", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]) await page.uncheck(`[data-testid=target-${t}]`);
     await page.click("[data-testid=train]");
     await waitStatus(page, "done");
     const before = await downloadBytes(page, "[data-testid=download-adapter]");

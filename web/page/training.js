@@ -197,12 +197,19 @@ export async function offerResume() {
   $("resume-run").onclick = () => guarded(() => resumeFrom(rec), "train");
   $("discard-run").onclick = () => guarded(async () => {
     await forgetRun();
-    $("resume-offer").hidden = true;
+    hideOffer($("train"));
   }, "discard-run");
 }
 
-async function resumeFrom(rec) {
+// hideOffer hides the resume offer, first handing the focus (on one of its
+// buttons) to next, so that it never drops to <body>.
+function hideOffer(next) {
+  if ($("resume-offer").contains(document.activeElement)) (next.disabled ? $("progress-text") : next).focus();
   $("resume-offer").hidden = true;
+}
+
+async function resumeFrom(rec) {
+  hideOffer($("progress-text"));
   state.busy = true;
   setControls();
   try {
