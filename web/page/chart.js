@@ -137,7 +137,13 @@ export class LossChart {
     g.textAlign = "center";
     g.textBaseline = "top";
     const xstep = Math.max(1, niceStep(maxStep - 1, Math.max(2, Math.floor((box.r - box.l) / 70))));
-    for (let s = 1; s <= maxStep; s += xstep) g.fillText(String(Math.round(s)), x(s), box.b + 5);
+    let lastTick = 1;
+    for (let s = 1; s <= maxStep; s += xstep) {
+      g.fillText(String(Math.round(s)), x(s), box.b + 5);
+      lastTick = s;
+    }
+    // the last step too, where it does not crowd the tick before it
+    if (maxStep > 1 && x(maxStep) - x(lastTick) > 30) g.fillText(String(maxStep), x(maxStep), box.b + 5);
     g.strokeStyle = COLORS.axis;
     line(g, box.l, box.t, box.l, box.b);
     line(g, box.l, box.b, box.r, box.b);
