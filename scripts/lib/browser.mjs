@@ -84,6 +84,20 @@ export async function startServer() {
 
 export const chromiumPath = "/usr/bin/chromium";
 
+/**
+ * webgpuArgs: Chromium's flags with WebGPU on (no --disable-gpu; headless
+ * Debian Chromium then gives its SwiftShader adapter, a real GPU elsewhere).
+ */
+export const webgpuArgs = [...chromiumArgs.filter((a) => a !== "--disable-gpu"), "--enable-unsafe-webgpu"];
+
+/** launchWebGPU starts headless Debian Chromium with WebGPU exposed (web/gpu/engine.js). */
+export function launchWebGPU() {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`${chromiumPath} is missing: install Debian's chromium (make deps-apt); playwright must not download a browser`);
+  }
+  return chromium.launch({ executablePath: chromiumPath, headless: true, args: webgpuArgs });
+}
+
 /** launch starts headless Debian Chromium (never a downloaded browser). */
 export function launch() {
   if (!existsSync(chromiumPath)) {
