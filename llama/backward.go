@@ -62,6 +62,7 @@ func (m *Model[T]) backwardTrunk(ctx context.Context, dlnf []T) error {
 		if a.recompute {
 			a.layers[l].dropOutputs()
 		}
+		report(ctx, "backward", len(m.Blocks)-l, len(m.Blocks))
 	}
 	if g := gradOf(m.TokenEmbd); g != nil {
 		if s := m.embedScale(); s != 1 {

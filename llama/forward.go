@@ -160,6 +160,7 @@ func (m *Model[T]) forwardTrunk(ctx context.Context, tokens [][]int) (int, int, 
 		if a.recompute {
 			a.layers[l].dropOutputs()
 		}
+		report(ctx, "forward", l+1, len(m.Blocks))
 	}
 	c := m.Config
 	kernels.RMSNormForward(a.lnf.Data(), a.rstdf, a.resid, m.OutputNorm.Value.Data(), B*Tn, c.Dim, c.Eps)

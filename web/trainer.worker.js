@@ -6,7 +6,7 @@
 //                  {id, op: "call", handle, method, args}     handle 0 is the API object
 //                  {id, op: "release", handle}
 //   worker → page  {id, ok: true, value}  or  {id, ok: false, error: {message, code, detail}}
-//                  {event: "progress" | "done", handle, data}
+//                  {event: "progress" | "activity" | "done", handle, data}
 //
 // Results that are Go-made objects with methods (a model, a run, a
 // sequential model) stay here and cross as {handle, kind, props}; bulk data
@@ -233,6 +233,8 @@ async function call(handle, method, args) {
     runHandle = nextHandle++;
     const opts = { ...(args[0] ?? {}) };
     opts.onProgress = (p) => post({ event: "progress", handle: runHandle, data: p });
+    // inside a long step (a real-size model): where it is, a few times a second
+    opts.onActivity = (a) => post({ event: "activity", handle: runHandle, data: a });
     const live = replicas.filter((r) => r.alive && r.models.has(handle));
     if (opts.replica) {
       // this worker is a replica: remember the buffer, so that the others
@@ -241,12 +243,14 @@ async function call(handle, method, args) {
     } else if (live.length > 0) {
       const plain = { ...(args[0] ?? {}) };
       delete plain.onProgress;
+      delete plain.onActivity;
       opts.replicas = live.length;
       // called by the Go side, before its run loop starts
       const runs = [];
       replicaRuns.set(runHandle, runs);
       opts.startReplicas = (sab, count) => {
-        live.forEach((r, i) => {
+        // count may be fewer than all the workers (a micro-batch of fewer windows)
+        live.slice(0, count - 1).forEach((r, i) => {
           const entry = { r, handle: null };
           entry.done = r.request({ op: "call", handle: r.models.get(handle), method: "train",
             args: [{ ...plain, replica: { sab, index: i + 1, count } }] })

@@ -236,6 +236,17 @@ export interface TrainOptions {
   /** Continue the run re-created by restore() (or a paused/stopped one). */
   resume?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Inside a long step (a real-size model), a few times a second: where the step is. */
+  onActivity?: (a: Activity) => void;
+}
+
+/** Activity is a sign of life from inside a training step: its pass and the blocks done in it. */
+export interface Activity {
+  /** The step under way (1-based). */
+  step: number;
+  pass: "forward" | "backward";
+  layer: number;
+  layers: number;
 }
 
 export interface History {
@@ -258,6 +269,7 @@ export class Run {
   /** The last progress report. */
   readonly last: Progress | null;
   onProgress?: (p: Progress) => void;
+  onActivity?: (a: Activity) => void;
   pause(): Promise<string>;
   resume(): Promise<string>;
   stop(): Promise<string>;

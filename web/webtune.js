@@ -280,27 +280,30 @@ export class Model extends Handle {
   restore(bytes) { return this.call("restore", [bytesOf(bytes, "the checkpoint")]); }
 
   /**
-   * train starts a run; opts.onProgress receives {step, steps, loss, evalLoss, tokensPerSec, etaSec, ...}.
+   * train starts a run; opts.onProgress receives {step, steps, loss, evalLoss, tokensPerSec, etaSec, ...}
+   * after every step; opts.onActivity receives {step, pass: "forward"|"backward", layer, layers} a few
+   * times a second inside a long step (a real-size model), so a page can show that the step is under way.
    * @returns {Promise<Run>}
    */
   async train(opts = {}) {
-    const { onProgress, ...rest } = opts;
+    const { onProgress, onActivity, ...rest } = opts;
     // Progress may arrive before the run object: the connection keeps it
     // until the run listens.
     const h = await this.call("train", [rest]);
-    return new Run(this.conn, h.handle, h.props.config, onProgress);
+    return new Run(this.conn, h.handle, h.props.config, onProgress, onActivity);
   }
 }
 
 /** Run is a training run; run.done resolves to {state, error, history}. */
 export class Run extends Handle {
-  constructor(conn, handle, config, onProgress) {
+  constructor(conn, handle, config, onProgress, onActivity) {
     super(conn, handle);
     this.config = config;
     this.onProgress = onProgress;
+    this.onActivity = onActivity;
     this.last = null;
     this.done = new Promise((resolve) => {
-      conn.listen(handle, { progress: (p) => this._progress(p), done: resolve });
+      conn.listen(handle, { progress: (p) => this._progress(p), activity: (a) => this.onActivity?.(a), done: resolve });
     });
   }
   _progress(p) {

@@ -48,7 +48,8 @@ instead of all of them, for about a third more time per step.
 --workers N trains data-parallel on N copies of the model (N times the
 memory), each on its share of every batch, summing the gradients every
 step: about N times faster on N idle cores, losses equal to one worker's
-up to float rounding.
+up to float rounding. No more workers train than a micro-batch has
+windows (--batch 1 trains on one).
 `
 
 // trainFlags are the train command's options.
@@ -202,6 +203,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var replicas []*train.Run[float32]
+	if b := run.Config().Batch; f.workers > b {
+		// a worker without a window of its own would only add a copy of
+		// the model and a gradient exchange every step: fewer workers
+		fmt.Fprintf(stderr, "--workers %d: a micro-batch has %d window(s), so %d worker(s) train\n", f.workers, b, b)
+		f.workers = b
+	}
 	if f.workers > 1 {
 		if replicas, err = newReplicas(run, lm, f, newRun); err != nil {
 			return err

@@ -143,6 +143,21 @@ func TestTrainWorkers(t *testing.T) {
 	if err := runTrain(context.Background(), append(common[:len(common)-2], "--out", full, "--workers", "0"), io.Discard, &errb); !errors.Is(err, errUsage) {
 		t.Errorf("--workers 0: %v", err)
 	}
+	// batch 1 on 2 workers trains on one: the same adapter bytes as one
+	// worker, and it says so
+	b1 := []string{"--model", model, "--data", data, "--rank", "4", "--targets", "attn_q,attn_v",
+		"--steps", "3", "--lr", "1e-2", "--batch", "1", "--seq-len", "16", "--seed", "3"}
+	solo, pair := filepath.Join(dir, "b1-solo.gguf"), filepath.Join(dir, "b1-pair.gguf")
+	runTrainCLI(t, append(b1, "--out", solo)...)
+	log := runTrainCLI(t, append(b1, "--out", pair, "--workers", "2")...)
+	if !strings.Contains(log, "a micro-batch has 1 window(s), so 1 worker(s) train") || strings.Contains(log, "data-parallel on") {
+		t.Errorf("batch 1 on --workers 2: progress output:\n%s", log)
+	}
+	a, _ = os.ReadFile(solo)
+	b, _ = os.ReadFile(pair)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Error("batch 1 on --workers 2 wrote another adapter than one worker")
+	}
 }
 
 func TestTrainFullWritesModel(t *testing.T) {

@@ -19,22 +19,52 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"syscall/js"
 
+	"github.com/webtune/webtune/llama"
 	"github.com/webtune/webtune/wasm/bridge/core"
 )
 
 // Version is the API version reported by webtune.version.
 const Version = "0.1.0"
 
-// yieldToJS runs between two training steps: a short sleep returns the Go
-// scheduler to the JS event loop, so messages (pause, stop, generate) are
-// handled while a run trains.
-func yieldToJS() { time.Sleep(time.Millisecond) }
+// yieldToJS hands the thread to the JS event loop and returns when a
+// zero-delay timer has called back, so that the messages queued meanwhile
+// (pause, stop, memory, the reply that hands the page its run) are handled.
+// It runs before a run's first step, between steps and, at most every
+// activityEvery, inside a long step. A time.Sleep is not enough: while a
+// big heap is being marked the runtime spends the sleep on idle GC work
+// and resumes the sleeper without ever returning to JS, so a run of a
+// real-size model froze its worker until it ended.
+func yieldToJS() {
+	jsSetTimeout.Invoke(yieldFunc, 0)
+	<-yielded
+}
+
+var (
+	jsSetTimeout = js.Global().Get("setTimeout")
+	yielded      = make(chan struct{}, 1)
+	yieldFunc    = js.FuncOf(func(js.Value, []js.Value) any {
+		select {
+		case yielded <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+)
+
+// activityEvery is how often a long training step reports where it is
+// (opts.onActivity) and yields to JS.
+const activityEvery = 250 * time.Millisecond
 
 func main() {
+	// The page's budget for one worker: past it the runtime collects harder
+	// instead of letting the heap grow to twice the live bytes (the wasm
+	// memory never shrinks, so an overshoot is kept for good).
+	debug.SetMemoryLimit(core.MaxMemory)
 	api := object(map[string]func([]js.Value) (any, error){
 		"loadModel":  loadModel,
 		"sequential": sequential,
@@ -204,9 +234,9 @@ func train(m *core.Model, opts js.Value) (any, error) {
 	if err := options(opts, &o); err != nil {
 		return nil, err
 	}
-	var onProgress js.Value
+	var onProgress, onActivity js.Value
 	if opts.Type() == js.TypeObject {
-		onProgress = opts.Get("onProgress")
+		onProgress, onActivity = opts.Get("onProgress"), opts.Get("onActivity")
 	}
 	r, err := m.Train(o)
 	if err != nil {
@@ -240,20 +270,43 @@ func train(m *core.Model, opts js.Value) (any, error) {
 		EvalWindows int     `js:"evalWindows"` // held-out windows evaluated each time
 		Workers     int     `js:"workers"`     // Web Workers training together (data-parallel)
 	}{c.Steps, c.SeqLen, c.Batch, c.GradAccum, c.LR, c.Warmup, c.EvalEvery, c.EvalWindows, workers(link)}))
+	// Inside a step, after a block's forward or backward: say where the
+	// step is and let JS run, at most every activityEvery.
+	last := time.Now()
+	ctx := llama.WithActivity(context.Background(), func(a llama.Activity) {
+		if time.Since(last) < activityEvery {
+			return
+		}
+		if onActivity.Type() == js.TypeFunction {
+			onActivity.Invoke(toJS(struct {
+				Pass   string `js:"pass"`
+				Layer  int    `js:"layer"`
+				Layers int    `js:"layers"`
+				Step   int    `js:"step"` // the step in progress
+			}{a.Pass, a.Layer, a.Layers, r.History().Step + 1}))
+		}
+		yieldToJS()
+		last = time.Now()
+	})
 	go func() {
+		// the page gets its run object before the first step starts
+		yieldToJS()
 		state, err := func() (s core.State, err error) {
 			defer func() {
 				if p := recover(); p != nil {
 					s, err = core.StateError, errors.New(panicText(p))
 				}
 			}()
-			return r.Loop(context.Background(), func(p core.Progress) {
+			return r.Loop(ctx, func(p core.Progress) {
 				if onProgress.Type() == js.TypeFunction {
 					v := toJS(p)
 					v.Set("workers", workers(link))
 					onProgress.Invoke(v)
 				}
-			}, yieldToJS)
+			}, func() {
+				yieldToJS()
+				last = time.Now()
+			})
 		}()
 		if link != nil {
 			link.end()
@@ -278,8 +331,9 @@ func train(m *core.Model, opts js.Value) (any, error) {
 // opts.startReplicas(sab, count) makes it the primary of n+1 workers: it
 // allocates the shared buffer and hands it to startReplicas before the
 // run loop starts. Without SharedArrayBuffer (a page that is not
-// cross-origin isolated) the primary trains alone. It returns nil when r
-// trains alone.
+// cross-origin isolated) the primary trains alone, and it trains on no more
+// workers than a micro-batch has windows. It returns nil when r trains
+// alone.
 func replicate(r *core.Run, opts js.Value) (*replicaLink, error) {
 	if opts.Type() != js.TypeObject {
 		return nil, nil
@@ -297,7 +351,12 @@ func replicate(r *core.Run, opts js.Value) (*replicaLink, error) {
 	if n.Type() != js.TypeNumber || n.Int() < 1 || start.Type() != js.TypeFunction || sabType.Type() != js.TypeFunction {
 		return nil, nil
 	}
-	count := n.Int() + 1
+	// no more workers than a micro-batch has windows: one without a window
+	// would only add a gradient exchange every step (batch 1 trains alone)
+	count := min(n.Int()+1, r.Config().Batch)
+	if count < 2 {
+		return nil, nil
+	}
 	sab := sabType.New(replicaBytes(count, g))
 	l, err := newReplicaLink(sab, 0, count, g)
 	if err != nil {

@@ -137,8 +137,15 @@ func (l *replicaLink) barrier() error {
 		a.Call("notify", l.ctrl, ctrlGen)
 		return nil
 	}
-	start := time.Now()
+	start, yielded := time.Now(), time.Now()
 	for a.Call("load", l.ctrl, ctrlGen).Int() == gen {
+		// a long wait (a slower worker, a paused primary) must not freeze
+		// this worker's messages
+		if time.Since(yielded) > activityEvery {
+			yieldToJS()
+			yielded = time.Now()
+			continue
+		}
 		if e := a.Call("load", l.ctrl, ctrlEnded).Int(); e != 0 {
 			if l.primary {
 				return fmt.Errorf("%w: worker %d of %d", core.ErrWorkerLost, e, l.count)
@@ -148,7 +155,7 @@ func (l *replicaLink) barrier() error {
 		if l.primary && time.Since(start) > replicaTimeout {
 			return fmt.Errorf("webtune: a training worker did not answer for %v", replicaTimeout)
 		}
-		a.Call("wait", l.ctrl, ctrlGen, gen, 1000)
+		a.Call("wait", l.ctrl, ctrlGen, gen, 100)
 	}
 	return nil
 }

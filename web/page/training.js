@@ -63,14 +63,27 @@ function onProgress(p) {
   $("progress").max = p.steps;
   $("progress").value = p.step;
   const ev = p.evalLoss !== null && p.evalLoss !== undefined ? ` · eval ${p.evalLoss.toFixed(3)}` : "";
-  setProgressText(
-    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""}${p.evalSec > 0 ? ` · evaluation ${p.evalSec.toFixed(p.evalSec < 10 ? 2 : 0)} s` : ""} · ETA ${clock(p.etaSec)}`);
+  const report =
+    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""}${p.evalSec > 0 ? ` · evaluation ${p.evalSec.toFixed(p.evalSec < 10 ? 2 : 0)} s` : ""} · ETA ${clock(p.etaSec)}`;
+  setProgressText(report);
+  $("progress-text").dataset.report = report;
   mark("step", p.step);
   chart.add(p);
   mark("chartPoints", chart.points);
   if (memoryAge() > 1000) updateMemory();
   if (!Number.isFinite(p.loss)) showError("The loss is not a number: training is diverging. Stop and lower the learning rate.", "lr");
   if (p.step % CHECKPOINT_EVERY === 0 && p.step < p.steps) saveCheckpoint(p);
+}
+
+// onActivity shows a long step under way (a real-size model takes seconds
+// a step): before the first step's report the progress line says where the
+// step is; later the step's part follows the last report.
+function onActivity(a) {
+  const where = `step ${a.step}: ${a.pass} pass, layer ${a.layer} of ${a.layers}…`;
+  const report = $("progress-text").dataset.report;
+  $("progress-text").textContent = report ? `${report} · ${where}` : `Training ${where}`;
+  mark("activity", a.step);
+  if (memoryAge() > 1000) updateMemory();
 }
 
 function attachRun(run) {
@@ -145,7 +158,8 @@ export async function startTraining() {
     resetChart(null, !plan.noEval);
     $("progress").value = 0;
     setProgressText("Starting…");
-    const run = await m.train({ text, steps: s.steps, lr: s.lr, batch: s.batch, seqLen: s.seqLen, evalFraction: plan.evalFraction, onProgress });
+    delete $("progress-text").dataset.report;
+    const run = await m.train({ text, steps: s.steps, lr: s.lr, batch: s.batch, seqLen: s.seqLen, evalFraction: plan.evalFraction, onProgress, onActivity });
     $("progress").max = run.config.steps;
     // this is now the newest run: an older one's offer goes, and a reload
     // before the first periodic checkpoint offers this run, not the older
@@ -234,7 +248,7 @@ async function resumeFrom(rec) {
     $("progress").value = h.step;
     setProgressText(`Resumed at step ${h.step} of ${h.steps}.`);
     mark("resumedAt", h.step);
-    const run = await m.train({ resume: true, onProgress });
+    const run = await m.train({ resume: true, onProgress, onActivity });
     attachRun(run);
   } finally {
     state.busy = false;

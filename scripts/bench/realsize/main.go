@@ -12,6 +12,7 @@
 // peak RSS ≤ 1.3 × file size + 300 MB.
 //
 //	go run ./scripts/bench/realsize [-shapes smollm2-135m,qwen2.5-0.5b] [-steps 3] [-workers 1] [-recompute]
+//	go run ./scripts/bench/realsize -shapes smollm2-135m -write DIR   # only write DIR/smollm2-135m.gguf
 //
 // Each shape is written as its model's architecture with that family's
 // extra tensors (Qwen2.5: qwen2 with q/k/v biases; Llama 3.2: llama with
@@ -71,6 +72,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the temp dir and the model files (their paths go to stderr)")
 	writeShape := flag.String("write-shape", "", "internal: write the model of this shape to -write-path and exit")
 	writePath := flag.String("write-path", "", "internal: see -write-shape")
+	write := flag.String("write", "", "only write the models of -shapes into this directory (SHAPE.gguf) and exit: no training")
 	flag.Parse()
 	if *writeShape != "" {
 		for _, s := range shapes {
@@ -81,6 +83,17 @@ func main() {
 			}
 		}
 		check(fmt.Errorf("unknown shape %q", *writeShape))
+	}
+	if *write != "" {
+		check(os.MkdirAll(*write, 0o755))
+		for _, s := range shapes {
+			if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {
+				continue
+			}
+			_, err := writeModel(filepath.Join(*write, s.name+".gguf"), s)
+			check(err)
+		}
+		return
 	}
 	dir, err := os.MkdirTemp("", "webtune-realsize-")
 	check(err)
