@@ -171,11 +171,12 @@ test("a corrupt .gguf shows a plain error and the page keeps working", async () 
   }, [...Buffer.from("not a model at all")]);
   await page.waitForFunction(() => /not a valid GGUF/.test(document.querySelector("[data-testid=error]").textContent));
 
-  // a .jsonl training file becomes text, with its token count
-  const jsonl = ['{"text": "First line of the story."}', '{"prompt": "Q: two? ", "completion": "A: 2"}', ""].join("\n");
+  // a .jsonl training file is kept as it is (the engine reads its records, as
+  // webtune train does), with its token count
+  const jsonl = ['{"text": "First line of the story."}', '{"text": "The second story, a little longer than the first."}', ""].join("\n");
   await page.setInputFiles("[data-testid=data-file]", { name: "data.jsonl", mimeType: "application/jsonl", buffer: Buffer.from(jsonl) });
-  await page.waitForFunction(() => document.querySelector("[data-testid=training-text]").value.startsWith("First line"));
-  assert.equal(await page.inputValue("[data-testid=training-text]"), "First line of the story.\n\nQ: two? A: 2");
+  await page.waitForFunction(() => document.querySelector("[data-testid=training-text]").value.startsWith('{"text": "First line'));
+  assert.equal(await page.inputValue("[data-testid=training-text]"), jsonl);
   await page.waitForFunction(() => /^\d+ tokens · \d+ training windows/.test(document.querySelector("#data-stats").textContent));
 
   // a text file renamed .gguf, and a wrong extension, too

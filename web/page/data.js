@@ -59,11 +59,17 @@ export function textOf(bytes, name) {
   return text;
 }
 
-/** openDataFile puts a .txt or .jsonl file's text into the text box. */
+/**
+ * openDataFile puts a .txt or .jsonl file's text into the text box. JSON
+ * Lines stay as they are: the engine reads conversations ("messages"),
+ * prompt–completion and Alpaca records and renders them with the model's
+ * chat template, as `webtune train` does; a .json array of strings or
+ * {"text"} records is joined into plain text.
+ */
 export async function openDataFile(file) {
   if (!file) return;
   const raw = textOf(new Uint8Array(await file.arrayBuffer()), file.name);
-  $("training-text").value = /\.jsonl?$/i.test(file.name) ? jsonlText(raw) : raw;
+  $("training-text").value = /\.json$/i.test(file.name) ? jsonlText(raw) : raw;
   updateStats();
 }
 
@@ -79,6 +85,7 @@ export const EVAL_FRACTION = 0.1;
 export async function textPlan(text, seqLen) {
   let stats = await state.model.textStats(text, { seqLen, evalFraction: EVAL_FRACTION });
   if (stats.evalWindows > 0) return { stats, evalFraction: EVAL_FRACTION, noEval: false };
+  if (stats.examples > 0) return { stats, evalFraction: -1, noEval: true }; // one example: nothing to hold out
   const w = stats.seqLen + 1; // tokens in one window
   if (stats.tokens >= 3 * w) {
     const evalFraction = (w + 0.5) / stats.tokens;
@@ -114,8 +121,10 @@ export function updateStats() {
       try {
         plan = await textPlan(text, +$("seqlen").value || 64);
         $("data-stats").textContent = describePlan(plan);
+        showPreview(plan.stats);
       } catch (e) {
         $("data-stats").textContent = e.message;
+        showPreview(null);
       }
     }
     for (const fn of planListeners) fn(plan);
@@ -124,10 +133,38 @@ export function updateStats() {
 
 /** describePlan says in words what a textPlan found. */
 export function describePlan({ stats: s, noEval }) {
+  if (s.examples > 0) {
+    let t = `${fmt(s.examples)} ${s.format} examples · ${fmt(s.turns)} messages · ${fmt(s.tokens)} tokens, ` +
+      `${fmt(s.trained)} of them trained (highlighted below) · ${fmt(s.trainWindows)} to train on, `;
+    t += noEval ? "none held out (no evaluation loss)" : `${fmt(s.evalWindows)} held out for evaluation`;
+    if (s.cut > 0) t += ` · ${fmt(s.cut)} cut at the sequence length of ${s.seqLen}: raise it to keep them whole`;
+    if (s.template) t += ` · chat template: ${s.template}`;
+    return t + ".";
+  }
   let t = `${fmt(s.tokens)} tokens · ${fmt(s.trainWindows)} training windows of ${s.seqLen} tokens · `;
   t += noEval
     ? "too little text to hold any out, so there is no held-out (evaluation) loss: the chart shows the training loss only."
     : `${fmt(s.evalWindows)} held out for evaluation.`;
   if (s.trainWindows === 0) t += " Add more text to train.";
   return t;
+}
+
+/**
+ * showPreview shows the first example of conversational data as the model
+ * will see it, the trained tokens highlighted; plain text has none.
+ */
+export function showPreview(s) {
+  const box = $("data-preview");
+  if (!box) return;
+  box.replaceChildren();
+  box.hidden = !s?.preview;
+  if (!s?.preview) return;
+  const { pieces, trained } = s.preview;
+  for (let i = 0; i < pieces.length; ) {
+    let j = i;
+    while (j < pieces.length && trained[j] === trained[i]) j++;
+    const text = pieces.slice(i, j).join("");
+    box.append(trained[i] ? Object.assign(document.createElement("mark"), { textContent: text }) : document.createTextNode(text));
+    i = j;
+  }
 }

@@ -14,6 +14,7 @@ import { setControls } from "./controls.js";
 import { renderTargets } from "./settings.js";
 import { updateStats } from "./data.js";
 import { updateMemory } from "./engine.js";
+import { setChatMode } from "./samples.js";
 import { cachedFile } from "../modelcache.js";
 
 /** MAX_MODEL_BYTES is the largest model file the page opens. */
@@ -52,6 +53,7 @@ export async function setModel(model, source) {
   state.hasAdapter = state.info.lora !== null && state.info.lora !== undefined;
   renderInfo();
   renderTargets();
+  setChatMode(!!state.info.chatTemplate);
   updateStats();
   updateMemory();
   for (const fn of listeners) fn(state);

@@ -27,19 +27,35 @@ export function readSampleSettings() {
   };
 }
 
+/**
+ * setChatMode turns the Try it section into a chat box for a model with a
+ * chat template (an instruct model): the prompt is the user's message, an
+ * optional system message goes before it, and each side shows the answer.
+ */
+export function setChatMode(on) {
+  state.chat = on;
+  $("chat-system-field").hidden = !on;
+  $("sample-prompt-label").textContent = on ? "Your message (rendered with the model's chat template)" : "Prompt";
+  if (on && $("sample-prompt").value === "Once upon a time") $("sample-prompt").value = "Hello! Who are you?";
+  if (!on && $("sample-prompt").value === "Hello! Who are you?") $("sample-prompt").value = "Once upon a time";
+}
+
 /** generateSamples fills both sample boxes for the prompt. */
 export async function generateSamples() {
   if (!state.model) return;
   const opts = readSampleSettings();
-  const prompt = $("sample-prompt").value || "Once upon a time";
+  const chat = !!state.chat;
+  if (chat) Object.assign(opts, { chat: true, system: $("sample-system").value });
+  const prompt = $("sample-prompt").value || (chat ? "Hello! Who are you?" : "Once upon a time");
+  const shown = (g) => (chat ? g.text : prompt + g.text);
   $("sample-base").textContent = "…";
   $("sample-adapted").textContent = "…";
   const base = await state.model.generate(prompt, { ...opts, adapter: false });
-  $("sample-base").textContent = prompt + base.text;
+  $("sample-base").textContent = shown(base);
   if (!state.hasAdapter) {
     $("sample-adapted").textContent = "(no adapter yet: train or load one)";
     return;
   }
   const tuned = await state.model.generate(prompt, { ...opts, adapter: true });
-  $("sample-adapted").textContent = prompt + tuned.text;
+  $("sample-adapted").textContent = shown(tuned);
 }

@@ -16,6 +16,8 @@ export const state = {
   info: null,
   /** hasAdapter says whether the loaded model carries a LoRA adapter. */
   hasAdapter: false,
+  /** chat is true for a model with a chat template: Try it is a chat box. */
+  chat: false,
   /** run is the training run in progress (webtune.js Run) or null. */
   run: null,
   /** paused says whether run is paused. */
