@@ -25,7 +25,8 @@ const trainUsage = `usage: webtune train --data file.txt --out adapter.gguf [--m
        [--rank 8] [--alpha 16] [--targets attn_q,attn_v] [--qlora] [--full]
        [--steps N] [--lr 1e-3] [--batch 4] [--grad-accum 1] [--seq-len 128] [--stride N]
        [--documents none|lines|jsonl] [--seed 0] [--checkpoint file] [--checkpoint-every N] [--resume file] [--stop-after N]
-       [--workers N] [--recompute]
+       [--workers N] [--recompute] [--format auto|text|messages|prompt-completion|alpaca]
+       [--chat-template file.jinja] [--train-on assistant|all]
 
 Fine-tunes a LoRA adapter (or, with --full, every weight) of a llama GGUF
 model (--model; without it the built-in model, webtune-stories-1m) on a
@@ -38,6 +39,13 @@ attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down, output, PEFT names
 JSON line's "text" (the default for a .jsonl file; otherwise none: the file
 is one stream); each document is trained as BOS tokens EOS, so the tuned
 model learns to stop at a document's end.
+A .jsonl file of conversations ({"messages": [{"role", "content"}, ...]}),
+prompt–completion pairs or Alpaca records (--format, detected per file) is
+rendered with the model's chat template (--chat-template FILE, else ChatML),
+one example per window (cut at --seq-len, padded): only the assistant turns
+and their end-of-turn tokens are trained (--train-on all: every token), the
+loss being the mean over the trained tokens. 'webtune data' shows exactly
+what is trained.
 --qlora holds the frozen block weights in NF4. A checkpoint (adapter,
 optimizer state, data position) is written every --checkpoint-every steps,
 at the end, on Ctrl-C and after --stop-after steps; --resume continues from
