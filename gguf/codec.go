@@ -135,6 +135,17 @@ func BlockDecoder(t TensorType) func(dst []float32, src []byte) {
 				dst[i] = BFloat16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
 			}
 		}
+	case TypeQ8_0: // the common type of small models: one loop, the scale from the table
+		tab := f16Table()
+		return func(dst []float32, src []byte) {
+			for b := 0; b+34 <= len(src); b += 34 {
+				d := tab[binary.LittleEndian.Uint16(src[b:])]
+				q, y := src[b+2:b+34], dst[b/34*32:][:32]
+				for j, v := range q {
+					y[j] = float32(int8(v)) * d
+				}
+			}
+		}
 	}
 	dec, ok := blockDecoders[t]
 	if !ok {

@@ -11,15 +11,15 @@ import (
 )
 
 // lossChunkFloats bounds the [rows × V] block of logits the loss holds at
-// once (2^24 values, 64 MiB of float32): Loss and ForwardBackward run the
+// once (2^23 values, 32 MiB of float32): Loss and ForwardBackward run the
 // head, the softmax, the loss and its backward a chunk of rows at a time
 // and never hold the whole [N × V] logits. A chunk has at least
 // minLossRows rows, because a quantized head decodes its weight once per
 // chunk. A variable so that tests can force many chunks.
-var lossChunkFloats = 1 << 24
+var lossChunkFloats = 1 << 23
 
 // minLossRows is the fewest rows of a loss chunk (a variable for tests).
-var minLossRows = 16
+var minLossRows = 32
 
 // lossRows returns the rows per chunk of the loss over N rows.
 func lossRows(N, V int) int {
