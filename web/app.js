@@ -21,7 +21,7 @@ import { state } from "./page/state.js";
 import { clearError, setStatus, showError } from "./page/errors.js";
 import { guarded, setControls, whileIdle } from "./page/controls.js";
 import { expose, mark } from "./page/hooks.js";
-import { renderWarnings, setupWorkers } from "./page/settings.js";
+import { renderWarnings, setupEngineChoice, setupWorkers } from "./page/settings.js";
 import { DEFAULT_TEXT, onPlan, openDataFile, plan, updateStats } from "./page/data.js";
 import { downloadModel, openModelFile, useModel } from "./page/model.js";
 import { startEngine, updateMemory } from "./page/engine.js";
@@ -152,6 +152,7 @@ async function main() {
   $("training-text").value = DEFAULT_TEXT;
   setupChart();
   setupWorkers();
+  setupEngineChoice();
   wire();
   setControls();
   let started = false;

@@ -165,7 +165,7 @@ async function startReplica(wasmURL, i) {
     });
   };
   rep.drop = drop;
-  await rep.request({ op: "init", wasmURL });
+  await rep.request({ op: "init", wasmURL, engine: "cpu" }); // replicas never open the GPU
   return rep;
 }
 
@@ -185,8 +185,30 @@ async function mirror(h, method, args) {
   }));
 }
 
-async function init(wasmURL, nReplicas = 0) {
-  if (instance) return { version: self.webtune.version, workers: 1 + replicas.filter((r) => r.alive).length };
+// gpu is the WebGPU engine (web/gpu/engine.js) opened by init when the
+// engine choice allows it, kept for the products the Go side will send to
+// it; null on the CPU. gpuInfo says what init found, for the page.
+let gpu = null;
+let gpuInfo = null;
+
+// openGPU opens the WebGPU device for the engine choice "auto" (when an
+// adapter exists) or "webgpu" (required: no adapter is an error); "cpu"
+// never touches WebGPU.
+async function openGPU(choice) {
+  if (choice === "cpu") return { available: false, reason: "the CPU engine was chosen" };
+  try {
+    const { requestEngine } = await import("./gpu/engine.js");
+    gpu = await requestEngine();
+    return { available: true, ...gpu.info, maxBindingBytes: gpu.maxBindingBytes };
+  } catch (e) {
+    if (choice === "webgpu") throw new Error(`WebGPU was chosen, but it cannot run here: ${e.message}`);
+    return { available: false, reason: e.message };
+  }
+}
+
+async function init(wasmURL, nReplicas = 0, engine = "auto") {
+  if (instance) return { version: self.webtune.version, workers: 1 + replicas.filter((r) => r.alive).length, gpu: gpuInfo };
+  gpuInfo = await openGPU(engine);
   const ready = new Promise((resolve) => {
     self.__webtuneReady = resolve;
   });
@@ -220,7 +242,7 @@ async function init(wasmURL, nReplicas = 0) {
     else console.warn(`webtune: a training worker did not start: ${r.reason?.message ?? r.reason}`);
   }
   return { version: api.version, engine: typeof api.engine === "function" ? await api.engine() : undefined,
-    workers: 1 + replicas.length };
+    workers: 1 + replicas.length, gpu: gpuInfo };
 }
 
 async function call(handle, method, args) {
@@ -307,7 +329,7 @@ self.onmessage = async (ev) => {
   const { id, op } = ev.data;
   try {
     let value;
-    if (op === "init") value = { plain: await init(ev.data.wasmURL, ev.data.replicas) };
+    if (op === "init") value = { plain: await init(ev.data.wasmURL, ev.data.replicas, ev.data.engine) };
     else if (op === "call") value = await call(ev.data.handle, ev.data.method, ev.data.args ?? []);
     else if (op === "release") {
       const obj = handles.get(ev.data.handle);

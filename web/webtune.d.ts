@@ -10,7 +10,33 @@ export class WebTuneError extends Error {
   detail: string;
 }
 
+/** What computes in an instance (WebTune.engine). */
+export interface EngineInfo {
+  /** The load option: "auto", "webgpu" or "cpu". */
+  choice: "auto" | "webgpu" | "cpu";
+  /** What runs the training step: "cpu" (WebAssembly) until the GPU kernels are wired into the step. */
+  training: "cpu" | "webgpu";
+  /** The WebAssembly engine's name ("wasm-simd", "wasm-simd-relaxed", or "cpu" without SIMD). */
+  cpuEngine: string;
+  /** The WebGPU adapter the worker opened, or why none was. */
+  gpu: {
+    available: boolean;
+    vendor?: string;
+    architecture?: string;
+    device?: string;
+    description?: string;
+    /** Largest storage binding the engine uses, in bytes. */
+    maxBindingBytes?: number;
+    reason?: string;
+  };
+}
+
 export interface LoadOptions {
+  /**
+   * "auto" (default: open WebGPU when an adapter exists), "webgpu" (required:
+   * load rejects without an adapter) or "cpu" (never opens WebGPU).
+   */
+  engine?: "auto" | "webgpu" | "cpu";
   /** URL of webtune.wasm (default: next to webtune.js). */
   wasmURL?: string | URL;
   /** URL of trainer.worker.js (default: next to webtune.js). */
@@ -92,6 +118,10 @@ export class WebTune {
   static defaultWorkers(): number;
   /** How many workers started (1 = training on one worker). */
   readonly workers: number;
+  /** The values of LoadOptions.engine. */
+  static readonly engines: readonly ["auto", "webgpu", "cpu"];
+  /** What computes: the engine choice, what runs the training step, the WebGPU adapter. */
+  readonly engine: EngineInfo;
   /** The tensor path on the default instance. */
   static sequential(opts: SequentialOptions): Promise<SequentialModel>;
   readonly version: string;

@@ -106,12 +106,23 @@ export class WebTune {
   /** default is the instance of the last WebTune.load, used by the static helpers. */
   static default = null;
 
-  constructor(conn, version, workers = 1) {
+  constructor(conn, version, workers = 1, engine = null) {
     this.conn = conn;
     this.version = version;
     /** workers is how many Web Workers train together (data-parallel; 1 = no replicas). */
     this.workers = workers;
+    /**
+     * engine says what computes: {choice, training, gpu}. training is what
+     * runs the training step: "cpu" (the WebAssembly engine named by
+     * cpuEngine) until the GPU kernels (web/gpu/engine.js) are wired into
+     * the step; gpu is the WebGPU adapter the worker opened ({available,
+     * vendor, architecture, ...}) or why none ({available: false, reason}).
+     */
+    this.engine = engine;
   }
+
+  /** engines are the values of load's engine option. */
+  static engines = ["auto", "webgpu", "cpu"];
 
   /**
    * defaultWorkers is how many workers load() starts when not told: every
@@ -128,9 +139,17 @@ export class WebTune {
    * cross-origin isolated page) training runs data-parallel on that many
    * workers, each with its own copy of the model; results match one worker
    * within float rounding.
-   * @param {{wasmURL?: string|URL, workerURL?: string|URL, workers?: number}} [opts]
+   * engine: "auto" (default: open WebGPU when an adapter exists), "webgpu"
+   * (WebGPU required: load fails without an adapter) or "cpu" (never opens
+   * WebGPU). The training step itself still runs on the WebAssembly
+   * engine in every case: see engine.training.
+   * @param {{wasmURL?: string|URL, workerURL?: string|URL, workers?: number, engine?: "auto"|"webgpu"|"cpu"}} [opts]
    */
   static async load(opts = {}) {
+    const choice = opts.engine ?? "auto";
+    if (!WebTune.engines.includes(choice)) {
+      throw new TypeError(`webtune: engine must be one of ${WebTune.engines.join(", ")}, not ${JSON.stringify(choice)}`);
+    }
     const wasmURL = new URL(opts.wasmURL ?? "webtune.wasm", opts.wasmURL ? location.href : moduleURL).href;
     const workerURL = new URL(opts.workerURL ?? "trainer.worker.js", moduleURL);
     const worker = new Worker(workerURL, { type: "module", name: "webtune" });
@@ -138,8 +157,15 @@ export class WebTune {
     let workers = Math.floor(opts.workers ?? WebTune.defaultWorkers());
     if (!(workers >= 1)) workers = 1;
     if (!globalThis.crossOriginIsolated) workers = 1;
-    const init = (await conn.request({ op: "init", wasmURL, replicas: workers - 1 })).plain;
-    const wt = new WebTune(conn, init.version, init.workers ?? 1);
+    let init;
+    try {
+      init = (await conn.request({ op: "init", wasmURL, replicas: workers - 1, engine: choice })).plain;
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+    const engine = { choice, training: "cpu", cpuEngine: init.engine ?? "", gpu: init.gpu ?? { available: false, reason: "not probed" } };
+    const wt = new WebTune(conn, init.version, init.workers ?? 1, engine);
     WebTune.default = wt;
     return wt;
   }

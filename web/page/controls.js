@@ -28,6 +28,7 @@ export function setControls() {
   // without an engine (it did not start) nothing can load
   for (const id of idleOnly) if ($(id)) $(id).disabled = state.busy || training || !state.wt;
   $("workers").disabled = state.busy || training || $("workers").options.length < 2;
+  $("engine").disabled = state.busy || training;
   keepFocus(before);
 }
 

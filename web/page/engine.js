@@ -14,8 +14,42 @@ let exitHandler = null;
 export async function startEngine(onExit = exitHandler) {
   exitHandler = onExit;
   state.workers = +$("workers").value || 1;
-  state.wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: state.workers });
+  state.engineChoice = $("engine").value || "auto";
+  let refused = "";
+  try {
+    state.wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: state.workers, engine: state.engineChoice });
+  } catch (e) {
+    if (state.engineChoice !== "webgpu") throw e;
+    // WebGPU was asked for but cannot run here: train on the CPU and say so.
+    refused = `${e.message.replace(/\.?$/, ".")} `;
+    state.wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: state.workers, engine: "cpu" });
+  }
   state.wt.onExit = onExit;
+  $("engine-info").textContent = refused + engineText(state.wt.engine);
+}
+
+/**
+ * engineLabel names what runs the training step, for the progress line.
+ * Only the CPU runs it today: the WebGPU kernels are not yet part of the step.
+ */
+export function engineLabel(e = state.wt?.engine) {
+  if (!e) return "";
+  const cpu = e.cpuEngine.startsWith("wasm-simd") ? "CPU (WebAssembly SIMD)" : "CPU (WebAssembly)";
+  return e.training === "webgpu" ? `WebGPU (${adapterName(e.gpu)})` : cpu;
+}
+
+function adapterName(g) {
+  return [g.vendor, g.architecture, g.device].filter(Boolean).join(" ") || "unnamed adapter";
+}
+
+/** engineText says in plain words which engine trains and which GPU adapter, if any, was found. */
+export function engineText(e) {
+  const runs = `Training runs on the ${engineLabel(e)}.`;
+  if (e.gpu.available) {
+    return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. It is opened, but the training step does not run on it yet (the GPU kernels are being built).`;
+  }
+  if (e.choice === "cpu") return runs;
+  return `${runs} No WebGPU here: ${e.gpu.reason}`;
 }
 
 /** stopEngine ends the engine and every model in it. */

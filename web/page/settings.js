@@ -97,6 +97,14 @@ export function setupWorkers() {
   sel.onchange = () => localStorage.setItem("webtune.workers", sel.value);
 }
 
+/** setupEngineChoice restores the Engine choice (auto, webgpu, cpu) and remembers changes. */
+export function setupEngineChoice() {
+  const sel = $("engine");
+  const saved = localStorage.getItem("webtune.engine");
+  sel.value = WebTune.engines.includes(saved) ? saved : "auto";
+  sel.onchange = () => localStorage.setItem("webtune.engine", sel.value);
+}
+
 /** LR_RANGE is the range of learning rates that LoRA fine-tuning usually uses. */
 export const LR_RANGE = [1e-6, 1e-1];
 /** MAX_REPEATS is how many times a run may go over its text before the page warns. */

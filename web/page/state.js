@@ -8,6 +8,8 @@ export const state = {
   wt: null,
   /** workers is how many workers wt trains on. */
   workers: 1,
+  /** engineChoice is the Engine choice wt was started with (auto, webgpu, cpu). */
+  engineChoice: "auto",
   /** model is the loaded Model (webtune.js), null while none is. */
   model: null,
   /** source is where model came from: {kind: "builtin"|"file"|…, name, bytes?}. */

@@ -10,7 +10,7 @@ import { LossChart } from "./chart.js";
 import { readSettings, SettingError, writeSettings } from "./settings.js";
 import { describePlan, textPlan, updateStats } from "./data.js";
 import { loadModelFrom, renderInfo, setModel } from "./model.js";
-import { memoryAge, startEngine, stopEngine, updateMemory } from "./engine.js";
+import { engineLabel, memoryAge, startEngine, stopEngine, updateMemory } from "./engine.js";
 import { generateSamples } from "./samples.js";
 import { CHECKPOINT_EVERY, forgetRun, saveCheckpoint, saved, saveModelBytes, savedModel, savedRun } from "./checkpoints.js";
 import { keepRunAdapter } from "./saved-adapters.js";
@@ -64,7 +64,7 @@ function onProgress(p) {
   $("progress").value = p.step;
   const ev = p.evalLoss !== null && p.evalLoss !== undefined ? ` · eval ${p.evalLoss.toFixed(3)}` : "";
   const report =
-    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""}${p.evalSec > 0 ? ` · evaluation ${p.evalSec.toFixed(p.evalSec < 10 ? 2 : 0)} s` : ""} · ETA ${clock(p.etaSec)}`;
+    `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""} · ${engineLabel()}${p.evalSec > 0 ? ` · evaluation ${p.evalSec.toFixed(p.evalSec < 10 ? 2 : 0)} s` : ""} · ETA ${clock(p.etaSec)}`;
   setProgressText(report);
   $("progress-text").dataset.report = report;
   mark("step", p.step);
@@ -141,8 +141,8 @@ export async function startTraining() {
     if (plan.stats.trainWindows === 0) {
       throw new SettingError(`${describePlan(plan)} The text is too short: add more, or use a shorter sequence length.`, "training-text");
     }
-    if (+$("workers").value !== state.workers) {
-      // another number of workers: a new engine (the run below starts from
+    if (+$("workers").value !== state.workers || $("engine").value !== state.engineChoice) {
+      // another number of workers or engine: a new engine (the run below starts from
       // a fresh copy of the base model anyway)
       setProgressText("Starting the workers…");
       stopEngine();
