@@ -8,7 +8,7 @@ export NODE_LLAMA_CPP_SKIP_DOWNLOAD := true
 PKGS := ./...
 BENCHTIME ?= 1s
 
-.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm bench-browser bench-realsize wasm fuzz build clean
+.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm bench-browser bench-realsize bench-webgpu wasm fuzz build clean
 
 ## run: build the CLI and the wasm, then serve the page on http://$(ADDR) (needs only Go: no npm)
 ADDR ?= 127.0.0.1:8080
@@ -60,6 +60,11 @@ bench-realsize:
 
 bench-wasm:
 	GOOS=js GOARCH=wasm $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec="$(WASM_EXEC)" $(PKGS)
+
+## bench-webgpu: the WebGPU engine's products (web/gpu/engine.js) in Chromium on SmolLM2-135M and Qwen2.5-0.5B
+## projection shapes, with the adapter it got and a roofline estimate (WEBGPU_ARGS=--tokens=128 --tflops=5 --gbs=100)
+bench-webgpu: deps deps-apt
+	node scripts/bench/webgpu.mjs $(WEBGPU_ARGS)
 
 ## fuzz: long fuzzing runs (FUZZTIME each), outside make test
 FUZZTIME ?= 10m
