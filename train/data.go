@@ -1,9 +1,7 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"strings"
 
@@ -29,32 +27,19 @@ const (
 // skipped). A JSON line that does not parse, or has no string "text",
 // is an error naming its 1-based line number.
 func SplitDocuments(text, format string) ([]string, error) {
+	if format != DocumentsLines && format != DocumentsJSONL {
+		return nil, fmt.Errorf("%w: documents format %q (want %s, %s or %s)", ErrConfig, format, DocumentsLines, DocumentsJSONL, DocumentsNone)
+	}
 	var docs []string
 	n := 0
 	for line := range strings.SplitSeq(text, "\n") {
 		n++
-		line = strings.TrimSuffix(line, "\r")
-		if strings.TrimSpace(line) == "" {
-			continue
+		d, ok, err := document(strings.TrimSuffix(line, "\r"), format, n)
+		if err != nil {
+			return nil, err
 		}
-		switch format {
-		case DocumentsLines:
-			docs = append(docs, line)
-		case DocumentsJSONL:
-			var rec struct {
-				Text *string `json:"text"`
-			}
-			if err := json.Unmarshal([]byte(line), &rec); err != nil {
-				return nil, fmt.Errorf("%w: jsonl line %d: %v", ErrConfig, n, err)
-			}
-			if rec.Text == nil {
-				return nil, fmt.Errorf("%w: jsonl line %d: no string \"text\" field", ErrConfig, n)
-			}
-			if strings.TrimSpace(*rec.Text) != "" {
-				docs = append(docs, *rec.Text)
-			}
-		default:
-			return nil, fmt.Errorf("%w: documents format %q (want %s, %s or %s)", ErrConfig, format, DocumentsLines, DocumentsJSONL, DocumentsNone)
+		if ok {
+			docs = append(docs, d)
 		}
 	}
 	return docs, nil
@@ -91,7 +76,7 @@ func TokenizeDocuments(tok *tokenizer.Tokenizer, text, format string) ([]int, er
 // start offsets into the training part, evaluation windows into the held-out
 // tail. A window at s covers tokens[s : s+SeqLen+1].
 type Dataset struct {
-	tokens    []int
+	tokens    tokenStore
 	mask      []bool // [len(tokens)] trained targets (examples only)
 	starts    []int  // [examples+1] example starts in tokens (examples only; then train and eval hold example indices)
 	seqLen    int
@@ -107,35 +92,30 @@ type Dataset struct {
 // newDataset splits tokens per c and cuts the windows. A stream too short
 // for one window of c.SeqLen+1 tokens shrinks the window; c.SeqLen is
 // returned as used.
-func newDataset(tokens []int, c Config) (*Dataset, int, error) {
-	if len(tokens) < 2 {
-		return nil, 0, fmt.Errorf("%w: %d tokens of data; need at least 2", ErrConfig, len(tokens))
+func newDataset(tokens tokenStore, c Config) (*Dataset, int, error) {
+	n := tokens.n
+	if n < 2 {
+		return nil, 0, fmt.Errorf("%w: %d tokens of data; need at least 2", ErrConfig, n)
 	}
 	d := &Dataset{tokens: tokens, permSeed: c.Seed, permEpoch: -1}
-	split := len(tokens)
+	split := n
 	if c.EvalFraction > 0 {
-		n := int(float64(len(tokens)) * c.EvalFraction)
+		k := int(float64(n) * c.EvalFraction)
 		// hold out only if both sides keep at least one full window
-		if n >= c.SeqLen+1 && len(tokens)-n >= c.SeqLen+1 {
-			split = len(tokens) - n
+		if k >= c.SeqLen+1 && n-k >= c.SeqLen+1 {
+			split = n - k
 		}
 	}
 	d.split = split
 	d.seqLen = min(c.SeqLen, split-1)
 	d.train = windows(0, split, d.seqLen, c.Stride)
-	if split < len(tokens) {
-		d.eval = windows(split, len(tokens), d.seqLen, d.seqLen)
+	if split < n {
+		d.eval = windows(split, n, d.seqLen, d.seqLen)
 		if c.EvalWindows > 0 && len(d.eval) > c.EvalWindows {
 			d.eval = d.eval[:c.EvalWindows]
 		}
 	}
-	h := fnv.New64a()
-	var b [4]byte
-	for _, t := range tokens {
-		b[0], b[1], b[2], b[3] = byte(t), byte(t>>8), byte(t>>16), byte(t>>24)
-		h.Write(b[:])
-	}
-	d.hash = h.Sum64()
+	d.hash = tokens.hash()
 	return d, d.seqLen, nil
 }
 
@@ -161,7 +141,7 @@ func (d *Dataset) TrainWindows() int { return len(d.train) }
 func (d *Dataset) EvalWindows() int { return len(d.eval) }
 
 // Tokens returns the number of tokens in the stream.
-func (d *Dataset) Tokens() int { return len(d.tokens) }
+func (d *Dataset) Tokens() int { return d.tokens.n }
 
 // order returns the permutation of the training windows for epoch e:
 // seeded by (Seed, e), so it needs no RNG state in a checkpoint.
@@ -191,8 +171,8 @@ func (d *Dataset) batch(c cursor, tokens, targets [][]int) cursor {
 			c.Index++
 			continue
 		}
-		copy(tokens[b], d.tokens[s:s+d.seqLen])
-		copy(targets[b], d.tokens[s+1:s+d.seqLen+1])
+		d.tokens.read(tokens[b], s)
+		d.tokens.read(targets[b], s+1)
 		c.Index++
 	}
 	return c
@@ -208,8 +188,8 @@ func (d *Dataset) evalBatch(i int, tokens, targets [][]int) int {
 			d.fillExample(s, tokens[n], targets[n])
 			continue
 		}
-		copy(tokens[n], d.tokens[s:s+d.seqLen])
-		copy(targets[n], d.tokens[s+1:s+d.seqLen+1])
+		d.tokens.read(tokens[n], s)
+		d.tokens.read(targets[n], s+1)
 	}
 	return n
 }

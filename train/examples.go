@@ -48,8 +48,10 @@ func newExampleDataset(examples []Example, c Config) (*Dataset, error) {
 		if len(e.Tokens) < 2 {
 			return nil, fmt.Errorf("%w: example %d has %d tokens; need at least 2", ErrConfig, i, len(e.Tokens))
 		}
-		d.starts = append(d.starts, len(d.tokens))
-		d.tokens = append(d.tokens, e.Tokens...)
+		d.starts = append(d.starts, d.tokens.n)
+		if err := d.tokens.add(e.Tokens...); err != nil {
+			return nil, fmt.Errorf("example %d: %w", i, err)
+		}
 		d.mask = append(d.mask, e.Trained...)
 		longest = max(longest, len(e.Tokens))
 		for _, t := range e.Trained[1:] {
@@ -58,7 +60,7 @@ func newExampleDataset(examples []Example, c Config) (*Dataset, error) {
 			}
 		}
 	}
-	d.starts = append(d.starts, len(d.tokens))
+	d.starts = append(d.starts, d.tokens.n)
 	if trained == 0 {
 		return nil, fmt.Errorf("%w: no example has a trained token", ErrConfig)
 	}
@@ -81,7 +83,8 @@ func newExampleDataset(examples []Example, c Config) (*Dataset, error) {
 	d.split = d.starts[n-held]
 	h := fnv.New64a()
 	var b [5]byte
-	for i, t := range d.tokens {
+	for i := range d.tokens.n {
+		t := d.tokens.at(i)
 		b[0], b[1], b[2], b[3], b[4] = byte(t), byte(t>>8), byte(t>>16), byte(t>>24), 0
 		if d.mask[i] {
 			b[4] = 1
@@ -106,10 +109,10 @@ func (d *Dataset) fillExample(e int, tokens, targets []int) {
 	n := min(end-s-1, d.seqLen) // predictions in this example
 	for j := range tokens {
 		if j < n {
-			tokens[j] = d.tokens[s+j]
+			tokens[j] = d.tokens.at(s + j)
 			targets[j] = ignore
 			if d.mask[s+j+1] {
-				targets[j] = d.tokens[s+j+1]
+				targets[j] = d.tokens.at(s + j + 1)
 			}
 			continue
 		}

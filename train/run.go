@@ -104,7 +104,25 @@ func New[T tensor.Numeric](m Model[T], tokens []int, cfg Config) (*Run[T], error
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	d, _, err := newDataset(tokens, c.heldOut())
+	var st tokenStore
+	if err := st.add(tokens...); err != nil {
+		return nil, err
+	}
+	d, _, err := newDataset(st, c.heldOut())
+	if err != nil {
+		return nil, err
+	}
+	return newRun(m, d, c)
+}
+
+// NewTokens is New on a stream held compactly (see TokenizeReader): the
+// run shares tokens' memory, so a long text costs 4 bytes per token once.
+func NewTokens[T tensor.Numeric](m Model[T], tokens *Tokens, cfg Config) (*Run[T], error) {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	d, _, err := newDataset(tokens.s, c.heldOut())
 	if err != nil {
 		return nil, err
 	}

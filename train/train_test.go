@@ -71,7 +71,7 @@ func TestDatasetSplitAndShortText(t *testing.T) {
 		toks[i] = i
 	}
 	c := Config{SeqLen: 8, EvalFraction: 0.2}.withDefaults()
-	d, seq, err := newDataset(toks, c)
+	d, seq, err := newDataset(storeOf(t, toks), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +84,11 @@ func TestDatasetSplitAndShortText(t *testing.T) {
 		}
 	}
 	// a stream shorter than a window shrinks it and holds nothing out
-	d, seq, err = newDataset(toks[:6], Config{SeqLen: 64}.withDefaults())
+	d, seq, err = newDataset(storeOf(t, toks[:6]), Config{SeqLen: 64}.withDefaults())
 	if err != nil || seq != 5 || d.TrainWindows() != 1 || d.EvalWindows() != 0 {
 		t.Fatalf("short: seq %d, train %d, eval %d, err %v", seq, d.TrainWindows(), d.EvalWindows(), err)
 	}
-	if _, _, err := newDataset(toks[:1], c); !errors.Is(err, ErrConfig) {
+	if _, _, err := newDataset(storeOf(t, toks[:1]), c); !errors.Is(err, ErrConfig) {
 		t.Fatalf("1 token: err %v, want ErrConfig", err)
 	}
 }

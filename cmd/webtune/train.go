@@ -181,7 +181,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	td, err := readTrainData(lm, f.data, f.dataOpts, f.documents, f.cfg.SeqLen)
+	td, err := readTrainData(lm, f.data, f.dataOpts, f.documents, f.cfg.SeqLen, stderr)
 	if err != nil {
 		return err
 	}

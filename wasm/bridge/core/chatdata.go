@@ -1,9 +1,24 @@
 package core
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	"github.com/webtune/webtune/data"
 	"github.com/webtune/webtune/train"
 )
+
+// MaxText is the largest training text the page takes (500 MB): the
+// text, its ids (4 bytes per token, at most one token per byte) and the
+// model must fit in the 4 GB a WebAssembly tab can address.
+const MaxText = 500_000_000
+
+// textLimit is MaxText (a variable for tests).
+var textLimit = MaxText
+
+// ErrTextTooLarge refuses a training text above MaxText.
+var ErrTextTooLarge = errors.New("core: training text too large")
 
 // ChatPreview is one training example as the page shows it: the rendered
 // text as token pieces, each with whether the loss trains it.
@@ -17,18 +32,34 @@ type ChatPreview struct {
 // of conversations, prompt–completion pairs or Alpaca records are examples
 // rendered with the model's chat template (o.ChatTemplate overrides it) and
 // trained per o.TrainOn. For a stream, examples is nil.
-func (m *Model) trainingData(text string, o TrainOptions) (stream []int, examples []data.Example, s data.Summary, err error) {
+func (m *Model) trainingData(text string, o TrainOptions) (stream *train.Tokens, examples []data.Example, s data.Summary, err error) {
+	if len(text) > textLimit {
+		return nil, nil, s, fmt.Errorf("%w: the training text is %.1f MB; a tab holds at most %.0f MB (the text, 4 bytes per token and the model share 4 GB of WebAssembly memory): use a shorter text, or webtune train for long ones",
+			ErrTextTooLarge, float64(len(text))/1e6, float64(textLimit)/1e6)
+	}
+	head := text[:min(len(text), 1<<16)]
+	if (o.Format == "" || o.Format == data.FormatAuto || o.Format == data.FormatText) && !data.IsJSONL("", []byte(head)) {
+		// plain text, streamed: no copy of it is made and the ids take 4 bytes each
+		stream, err = train.TokenizeReader(m.tok, data.CheckedReader(strings.NewReader(text)), train.DocumentsNone, nil)
+		if err != nil {
+			return nil, nil, s, err
+		}
+		return stream, nil, data.Summary{Format: data.FormatText, Tokens: stream.Len()}, nil
+	}
 	f, err := data.Parse("", []byte(text), o.Format)
 	if err != nil {
 		return nil, nil, s, err
 	}
 	if f.Format == data.FormatText {
+		format := train.DocumentsNone
 		if data.IsJSONL("", []byte(text)) {
-			stream, err = train.TokenizeDocuments(m.tok, text, train.DocumentsJSONL)
-		} else {
-			stream = train.Tokenize(m.tok, text)
+			format = train.DocumentsJSONL
 		}
-		return stream, nil, data.Summary{Format: data.FormatText, Tokens: len(stream)}, err
+		stream, err = train.TokenizeReader(m.tok, strings.NewReader(text), format, nil)
+		if err != nil {
+			return nil, nil, s, err
+		}
+		return stream, nil, data.Summary{Format: data.FormatText, Tokens: stream.Len()}, nil
 	}
 	override := o.ChatTemplate
 	if override == "" {
@@ -59,7 +90,7 @@ func (m *Model) newTrainRun(o TrainOptions) (*train.Run[float32], error) {
 		return nil, err
 	}
 	if examples == nil {
-		return train.New[float32](m.m, stream, o.config())
+		return train.NewTokens[float32](m.m, stream, o.config())
 	}
 	ex := make([]train.Example, len(examples))
 	for i, e := range examples {

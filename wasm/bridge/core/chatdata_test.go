@@ -2,8 +2,11 @@ package core
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/webtune/webtune/train"
 )
 
 const chatJSONL = `{"messages": [{"role": "user", "content": "Tell me a story."}, {"role": "assistant", "content": "Once upon a time there was a cat."}]}
@@ -84,5 +87,26 @@ func TestChatGenerate(t *testing.T) {
 	}
 	if m.Info().ChatTemplate {
 		t.Error("the built-in model has no chat template")
+	}
+}
+
+// TestTextTooLarge: a text above the tab's limit is refused with its size
+// and the limit before anything is tokenized; one at the limit is taken,
+// streamed to the same ids as tokenizing it whole.
+func TestTextTooLarge(t *testing.T) {
+	m := loadBuiltin(t, false)
+	defer func(l int) { textLimit = l }(textLimit)
+	textLimit = 2_000_000
+	text := strings.Repeat("The fox ran home to sleep.\nAnd then it woke up. ", 2_000_000/50)
+	_, err := m.TextStats(text+strings.Repeat("x", textLimit-len(text)+1), TrainOptions{})
+	if !errors.Is(err, ErrTextTooLarge) || !strings.Contains(err.Error(), "is 2.0 MB") || !strings.Contains(err.Error(), "at most 2 MB") {
+		t.Fatalf("error %v, want ErrTextTooLarge naming 2.0 MB and the 2 MB limit", err)
+	}
+	s, err := m.TextStats(text, TrainOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(train.Tokenize(m.tok, text)); s.Tokens != want {
+		t.Fatalf("%d tokens, want %d", s.Tokens, want)
 	}
 }

@@ -358,7 +358,7 @@ func (m *Model) TextStats(text string, o TrainOptions) (TextStats, error) {
 	if examples != nil {
 		return m.chatStats(examples, sum, o), nil
 	}
-	n := len(stream)
+	n := stream.Len()
 	c := o.config()
 	if c.SeqLen == 0 {
 		c.SeqLen = 128
