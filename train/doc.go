@@ -6,6 +6,11 @@
 // SeqLen+1 tokens every Stride tokens (inputs are the first SeqLen, targets
 // the last SeqLen) → per epoch a seeded permutation of the training windows →
 // micro-batches of Batch windows, GradAccum micro-batches per optimizer step.
+// A long text is read through TokenizeReader (streamed to the tokenizer in
+// pieces, never held whole; the ids identical to Tokenize's) into Tokens,
+// which hold 4 bytes per token in fixed blocks; NewTokens runs on them
+// without copying, so a text of N tokens costs about 4·N bytes (plus 16·N/
+// Stride for the windows and their permutation).
 //
 // One optimizer step (Run.Step):
 //

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -278,6 +279,11 @@ func streamText(lm *loadedModel, path string, r io.Reader, documents string, pro
 			fmt.Fprintf(progress, "\rtokenizing %s: %s, %.0f s", path, mb(read), el)
 		}
 	}
+	if os.Getenv("GOGC") == "" {
+		// the ids are the live heap and every piece leaves a few MB of
+		// garbage: collect often so the heap stays near 4 bytes per token
+		defer debug.SetGCPercent(debug.SetGCPercent(tokenizeGCPercent))
+	}
 	toks, err := train.TokenizeReader(lm.Tok, data.CheckedReader(r), documents, func(read int64) { show(read, false) })
 	if progress != nil && time.Since(start) >= 250*time.Millisecond {
 		fmt.Fprintln(progress)
@@ -290,6 +296,11 @@ func streamText(lm *loadedModel, path string, r io.Reader, documents string, pro
 	}
 	return &trainData{stream: toks, summary: fmt.Sprintf("%d tokens (documents: %s)", toks.Len(), documents)}, nil
 }
+
+// tokenizeGCPercent is the GC target while a text is tokenized: the heap
+// may grow 5% past the ids held so far (the tokenizer's garbage is a few MB
+// per piece and the ids hold no pointers, so a collection costs little).
+const tokenizeGCPercent = 5
 
 // mb formats a byte count in MB (10^6 bytes), or kB below one MB.
 func mb(n int64) string {

@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/webtune/webtune/data"
 	"github.com/webtune/webtune/gguf"
@@ -100,4 +102,66 @@ func TestReadTrainDataRefusesBinary(t *testing.T) {
 	if _, err := readTrainData(lm, ok, dataFlags{format: data.FormatAuto}, train.DocumentsNone, 128, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkReadTrainData200MB tokenizes a 200 MB text file for the built-in
+// model as `webtune train` reads it (not part of make test: about half a
+// minute per iteration on one idle core). Reported besides the time:
+// tokens, the bytes per token held afterwards, and the peak heap during
+// tokenizing per token (sampled every millisecond), which the 6·N bound
+// on memory is about.
+func BenchmarkReadTrainData200MB(b *testing.B) {
+	lm, err := loadModel("", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "big.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	piece := bigText(1 << 20)
+	for range 200 {
+		f.WriteString(piece)
+	}
+	f.Close()
+	b.SetBytes(200 * int64(len(piece)))
+	setTrainingGC()
+	for b.Loop() {
+		runtime.GC()
+		base := heapObjects()
+		peak := base
+		done, stopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			defer close(stopped)
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					peak = max(peak, heapObjects())
+				}
+			}
+		}()
+		d, err := readTrainData(lm, path, dataFlags{format: data.FormatAuto}, train.DocumentsNone, 128, nil)
+		close(done)
+		<-stopped
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		n := float64(d.stream.Len())
+		b.ReportMetric(n, "tokens")
+		b.ReportMetric(float64(heapObjects()-base)/n, "held-B/token")
+		b.ReportMetric(float64(peak-base)/n, "peak-heap-B/token")
+	}
+}
+
+// heapObjects returns the bytes of heap objects, live or not yet swept.
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

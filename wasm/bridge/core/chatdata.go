@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/webtune/webtune/data"
@@ -39,8 +40,12 @@ func (m *Model) trainingData(text string, o TrainOptions) (stream *train.Tokens,
 	}
 	head := text[:min(len(text), 1<<16)]
 	if (o.Format == "" || o.Format == data.FormatAuto || o.Format == data.FormatText) && !data.IsJSONL("", []byte(head)) {
-		// plain text, streamed: no copy of it is made and the ids take 4 bytes each
+		// plain text, streamed: no copy of it is made and the ids take 4
+		// bytes each; the heap may grow only 5% past them meanwhile (every
+		// piece leaves a few MB of garbage; the ids hold no pointers)
+		old := debug.SetGCPercent(5)
 		stream, err = train.TokenizeReader(m.tok, data.CheckedReader(strings.NewReader(text)), train.DocumentsNone, nil)
+		debug.SetGCPercent(old)
 		if err != nil {
 			return nil, nil, s, err
 		}
