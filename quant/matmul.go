@@ -34,7 +34,8 @@ const kChunk = 256
 // tileFloats/kChunk rows by kChunk columns, and each tile adds its share
 // x[:, p0:p1]·W[r0:r1, p0:p1]ᵀ to y[:, r0:r1] on e. Slicing along the
 // columns keeps the engine's packing of x as cheap as in a float32 product
-// (each slice of x is packed once per row tile). It panics if the slice
+// (each slice of x is packed once per row tile). An engine that is an
+// Offloader may take the whole product instead. It panics if the slice
 // lengths do not match n and W's shape.
 func MatMulXWt[T tensor.Numeric](e tensor.Engine[T], w *Matrix, y, x []T, n int) {
 	if !w.fitsN(n) || len(x) != n*w.cols || len(y) != n*w.rows {
@@ -42,6 +43,9 @@ func MatMulXWt[T tensor.Numeric](e tensor.Engine[T], w *Matrix, y, x []T, n int)
 			len(y), len(x), n, w.rows, n, w.cols))
 	}
 	if n == 0 {
+		return
+	}
+	if o, ok := e.(Offloader[T]); ok && o.OffloadXWt(w, y, x, n) {
 		return
 	}
 	if e == nil {
@@ -67,6 +71,9 @@ func MatMulXW[T tensor.Numeric](e tensor.Engine[T], w *Matrix, dx, dy []T, n int
 			len(dx), len(dy), n, w.cols, n, w.rows))
 	}
 	if n == 0 {
+		return
+	}
+	if o, ok := e.(Offloader[T]); ok && o.OffloadXW(w, dx, dy, n) {
 		return
 	}
 	if e == nil {

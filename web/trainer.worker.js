@@ -186,8 +186,7 @@ async function mirror(h, method, args) {
 }
 
 // gpu is the WebGPU engine (web/gpu/engine.js) opened by init when the
-// engine choice allows it, kept for the products the Go side will send to
-// it; null on the CPU. gpuInfo says what init found, for the page.
+// engine choice allows it; null on the CPU. gpuInfo says what init found, for the page.
 let gpu = null;
 let gpuInfo = null;
 
@@ -199,6 +198,11 @@ async function openGPU(choice) {
   try {
     const { requestEngine } = await import("./gpu/engine.js");
     gpu = await requestEngine();
+    // Only an explicit "webgpu" choice hands it to the Go side (wasm/gpu), which
+    // then runs the frozen quantized products on it; "auto" keeps the step on the
+    // CPU until the whole step runs on the GPU (per-product round trips can be
+    // slower than the CPU on small models).
+    if (choice === "webgpu") self.webtuneGPU = gpu;
     return { available: true, ...gpu.info, maxBindingBytes: gpu.maxBindingBytes };
   } catch (e) {
     if (choice === "webgpu") throw new Error(`WebGPU was chosen, but it cannot run here: ${e.message}`);

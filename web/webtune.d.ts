@@ -14,8 +14,11 @@ export class WebTuneError extends Error {
 export interface EngineInfo {
   /** The load option: "auto", "webgpu" or "cpu". */
   choice: "auto" | "webgpu" | "cpu";
-  /** What runs the training step: "cpu" (WebAssembly) until the GPU kernels are wired into the step. */
-  training: "cpu" | "webgpu";
+  /**
+   * What runs the training step: "cpu" (all on WebAssembly), or "webgpu-partial" (engine "webgpu":
+   * the frozen quantized/F16 products x·Wᵀ and dy·W on the GPU, the rest on WebAssembly).
+   */
+  training: "cpu" | "webgpu-partial";
   /** The WebAssembly engine's name ("wasm-simd", "wasm-simd-relaxed", or "cpu" without SIMD). */
   cpuEngine: string;
   /** The WebGPU adapter the worker opened, or why none was. */
@@ -33,8 +36,9 @@ export interface EngineInfo {
 
 export interface LoadOptions {
   /**
-   * "auto" (default: open WebGPU when an adapter exists), "webgpu" (required:
-   * load rejects without an adapter) or "cpu" (never opens WebGPU).
+   * "auto" (default: open WebGPU when an adapter exists; the step trains on the CPU), "webgpu"
+   * (required, load rejects without an adapter: the frozen quantized products run on the GPU) or
+   * "cpu" (never opens WebGPU).
    */
   engine?: "auto" | "webgpu" | "cpu";
   /** URL of webtune.wasm (default: next to webtune.js). */
@@ -122,6 +126,8 @@ export class WebTune {
   static readonly engines: readonly ["auto", "webgpu", "cpu"];
   /** What computes: the engine choice, what runs the training step, the WebGPU adapter. */
   readonly engine: EngineInfo;
+  /** Frozen products the GPU ran and those that fell back to the CPU; null without the GPU. */
+  gpuStats(): Promise<{ offloaded: number; fallbacks: number; uploads: number; lastError: string } | null>;
   /** The tensor path on the default instance. */
   static sequential(opts: SequentialOptions): Promise<SequentialModel>;
   readonly version: string;

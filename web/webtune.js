@@ -112,11 +112,12 @@ export class WebTune {
     /** workers is how many Web Workers train together (data-parallel; 1 = no replicas). */
     this.workers = workers;
     /**
-     * engine says what computes: {choice, training, gpu}. training is what
-     * runs the training step: "cpu" (the WebAssembly engine named by
-     * cpuEngine) until the GPU kernels (web/gpu/engine.js) are wired into
-     * the step; gpu is the WebGPU adapter the worker opened ({available,
-     * vendor, architecture, ...}) or why none ({available: false, reason}).
+     * engine says what computes: {choice, training, cpuEngine, gpu}.
+     * training is "cpu" (everything on the WebAssembly engine cpuEngine) or
+     * "webgpu-partial" (the engine choice "webgpu": the frozen quantized
+     * products x·Wᵀ and dy·W on the GPU, everything else on the CPU); gpu is
+     * the WebGPU adapter the worker opened ({available, vendor,
+     * architecture, ...}) or why none ({available: false, reason}).
      */
     this.engine = engine;
   }
@@ -139,10 +140,10 @@ export class WebTune {
    * cross-origin isolated page) training runs data-parallel on that many
    * workers, each with its own copy of the model; results match one worker
    * within float rounding.
-   * engine: "auto" (default: open WebGPU when an adapter exists), "webgpu"
-   * (WebGPU required: load fails without an adapter) or "cpu" (never opens
-   * WebGPU). The training step itself still runs on the WebAssembly
-   * engine in every case: see engine.training.
+   * engine: "auto" (default: open WebGPU when an adapter exists, train on
+   * the CPU), "webgpu" (WebGPU required, load fails without an adapter: the
+   * frozen quantized products run on the GPU, the rest of the step on the
+   * CPU) or "cpu" (never opens WebGPU). See engine.training.
    * @param {{wasmURL?: string|URL, workerURL?: string|URL, workers?: number, engine?: "auto"|"webgpu"|"cpu"}} [opts]
    */
   static async load(opts = {}) {
@@ -164,7 +165,13 @@ export class WebTune {
       worker.terminate();
       throw e;
     }
-    const engine = { choice, training: "cpu", cpuEngine: init.engine ?? "", gpu: init.gpu ?? { available: false, reason: "not probed" } };
+    const name = init.engine ?? "";
+    const engine = {
+      choice,
+      training: name.startsWith("webgpu+") ? "webgpu-partial" : "cpu",
+      cpuEngine: name.replace(/^webgpu\+/, ""),
+      gpu: init.gpu ?? { available: false, reason: "not probed" },
+    };
     const wt = new WebTune(conn, init.version, init.workers ?? 1, engine);
     WebTune.default = wt;
     return wt;
@@ -254,6 +261,15 @@ export class WebTune {
   /** memory reports the Go heap and the wasm memory in bytes. */
   memory(opts = {}) {
     return this.conn.call(0, "memory", [opts]);
+  }
+
+  /**
+   * gpuStats counts the frozen products the GPU ran (offloaded), those that
+   * fell back to the CPU (fallbacks, lastError) and the weights uploaded;
+   * null when the engine does not use the GPU.
+   */
+  gpuStats() {
+    return this.conn.call(0, "gpuStats");
   }
 
   /** _panic makes the Go side panic (tests: the promise rejects, the instance lives on). */

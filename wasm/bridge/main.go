@@ -26,6 +26,7 @@ import (
 
 	"github.com/webtune/webtune/llama"
 	"github.com/webtune/webtune/wasm/bridge/core"
+	"github.com/webtune/webtune/wasm/gpu"
 )
 
 // Version is the API version reported by webtune.version.
@@ -93,6 +94,16 @@ func main() {
 		// engine names the engine the models compute with
 		// ("wasm-simd-relaxed", "wasm-simd" or "cpu").
 		"engine": func([]js.Value) (any, error) { return core.Engine().Name(), nil },
+		// gpuStats counts the frozen products the GPU ran and those that fell
+		// back to the CPU (null when the engine does not use the GPU).
+		"gpuStats": func([]js.Value) (any, error) {
+			g, ok := core.Engine().(*gpu.Engine)
+			if !ok {
+				return nil, nil
+			}
+			s := g.Stats()
+			return map[string]any{"offloaded": s.Offloaded, "fallbacks": s.Fallbacks, "uploads": s.Uploads, "lastError": s.LastError}, nil
+		},
 		"builtinModel": func([]js.Value) (any, error) {
 			_, b, err := core.Builtin()
 			if err != nil {

@@ -30,12 +30,29 @@ export async function startEngine(onExit = exitHandler) {
 
 /**
  * engineLabel names what runs the training step, for the progress line.
- * Only the CPU runs it today: the WebGPU kernels are not yet part of the step.
+ * WebGPU runs only the frozen weights' products so far, never the whole step,
+ * and only for quantized or F16/BF16 weights: the label says whether this
+ * run's products did (checkGPUUse, after its first step).
  */
 export function engineLabel(e = state.wt?.engine) {
   if (!e) return "";
   const cpu = e.cpuEngine.startsWith("wasm-simd") ? "CPU (WebAssembly SIMD)" : "CPU (WebAssembly)";
-  return e.training === "webgpu" ? `WebGPU (${adapterName(e.gpu)})` : cpu;
+  if (e.training !== "webgpu-partial" || gpuUsed === null) return cpu;
+  return gpuUsed ? `${cpu} + WebGPU for the frozen weights` : `${cpu} (nothing of this model on WebGPU: float32 or NF4 weights)`;
+}
+
+// gpuUsed says whether the current run's frozen products ran on the GPU (null: not known yet).
+let gpuUsed = null;
+
+/** checkGPUUse asks the engine whether this run's products ran on the GPU (after its first step); forgetGPUUse resets it for a new run. */
+export async function checkGPUUse() {
+  if (state.wt?.engine?.training !== "webgpu-partial") return;
+  const s = await state.wt.gpuStats().catch(() => null);
+  gpuUsed = !!s && s.offloaded > 0;
+}
+
+export function forgetGPUUse() {
+  gpuUsed = null;
 }
 
 function adapterName(g) {
@@ -45,8 +62,11 @@ function adapterName(g) {
 /** engineText says in plain words which engine trains and which GPU adapter, if any, was found. */
 export function engineText(e) {
   const runs = `Training runs on the ${engineLabel(e)}.`;
+  if (e.training === "webgpu-partial") {
+    return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. Only the products with the frozen quantized or F16 weights run on it; the LoRA, attention and every other part of the step run on the CPU, and models with float32 weights (the built-in one) or QLoRA run wholly on the CPU.`;
+  }
   if (e.gpu.available) {
-    return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. It is opened, but the training step does not run on it yet (the GPU kernels are being built).`;
+    return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. It is opened, but with Auto the training step does not run on it yet: choose WebGPU to run the frozen weights' products there.`;
   }
   if (e.choice === "cpu") return runs;
   return `${runs} No WebGPU here: ${e.gpu.reason}`;

@@ -10,7 +10,7 @@ import { LossChart } from "./chart.js";
 import { readSettings, SettingError, writeSettings } from "./settings.js";
 import { describePlan, textPlan, updateStats } from "./data.js";
 import { loadModelFrom, renderInfo, setModel } from "./model.js";
-import { engineLabel, memoryAge, startEngine, stopEngine, updateMemory } from "./engine.js";
+import { checkGPUUse, engineLabel, forgetGPUUse, memoryAge, startEngine, stopEngine, updateMemory } from "./engine.js";
 import { generateSamples } from "./samples.js";
 import { CHECKPOINT_EVERY, forgetRun, saveCheckpoint, saved, saveModelBytes, savedModel, savedRun } from "./checkpoints.js";
 import { keepRunAdapter } from "./saved-adapters.js";
@@ -67,6 +67,7 @@ function onProgress(p) {
     `Step ${p.step} of ${p.steps} · loss ${p.loss.toFixed(3)}${ev} · ${fmt(Math.round(p.tokensPerSec))} tokens/s${p.workers > 1 ? ` on ${p.workers} workers` : ""} · ${engineLabel()}${p.evalSec > 0 ? ` · evaluation ${p.evalSec.toFixed(p.evalSec < 10 ? 2 : 0)} s` : ""} · ETA ${clock(p.etaSec)}`;
   setProgressText(report);
   $("progress-text").dataset.report = report;
+  if (p.step === 1) checkGPUUse();
   mark("step", p.step);
   chart.add(p);
   mark("chartPoints", chart.points);
@@ -159,6 +160,7 @@ export async function startTraining() {
     $("progress").value = 0;
     setProgressText("Starting…");
     delete $("progress-text").dataset.report;
+    forgetGPUUse();
     const run = await m.train({ text, steps: s.steps, lr: s.lr, batch: s.batch, seqLen: s.seqLen, evalFraction: plan.evalFraction, onProgress, onActivity });
     $("progress").max = run.config.steps;
     // this is now the newest run: an older one's offer goes, and a reload
