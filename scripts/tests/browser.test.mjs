@@ -89,8 +89,11 @@ test("train on the built-in model, download the adapter, llama.cpp loads it and 
   // the page trains on every core (up to 4) and says so; the time spent
   // evaluating shows apart from the training throughput once evaluated
   const cores = await page.evaluate(() => Math.min(4, navigator.hardwareConcurrency));
+  // and what trains: the CPU engine (WebAssembly, with SIMD or not) or WebGPU with its adapter's name
+  const engine = /(CPU \(WebAssembly( SIMD)?\)|WebGPU \([^)]*\))/;
   assert.match(await page.textContent("#progress-text"),
-    cores > 1 ? new RegExp(`Step \\d of 4 · loss \\d+\\.\\d+ .*tokens\\/s on ${cores} workers( · evaluation [\\d.]+ s)? · ETA`) : /Step \d of 4 · loss \d+\.\d+ .*tokens\/s( · evaluation [\d.]+ s)? · ETA/);
+    cores > 1 ? new RegExp(`Step \\d of 4 · loss \\d+\\.\\d+ .*tokens\\/s on ${cores} workers · ${engine.source}( · evaluation [\\d.]+ s)? · ETA`)
+      : new RegExp(`Step \\d of 4 · loss \\d+\\.\\d+ .*tokens\\/s · ${engine.source}( · evaluation [\\d.]+ s)? · ETA`));
   await page.screenshot({ path: path.join(shots, "02-training.png"), fullPage: true });
   await waitStatus(page, "done");
   // the last step evaluated: its time is shown apart from the tokens/s
