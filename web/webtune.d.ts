@@ -127,7 +127,18 @@ export class WebTune {
   /** What computes: the engine choice, what runs the training step, the WebGPU adapter. */
   readonly engine: EngineInfo;
   /** Frozen products the GPU ran and those that fell back to the CPU; null without the GPU. */
-  gpuStats(): Promise<{ offloaded: number; fallbacks: number; uploads: number; lastError: string } | null>;
+  gpuStats(): Promise<{
+    offloaded: number;
+    fallbacks: number;
+    uploads: number;
+    lastError: string;
+    /** GPU compute dispatches so far. */
+    dispatches: number;
+    /** Bytes sent to the GPU so far, the weights' uploads included (weightBytes). */
+    bytesUploaded: number;
+    bytesReadBack: number;
+    weightBytes: number;
+  } | null>;
   /** The tensor path on the default instance. */
   static sequential(opts: SequentialOptions): Promise<SequentialModel>;
   readonly version: string;

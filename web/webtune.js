@@ -265,8 +265,9 @@ export class WebTune {
 
   /**
    * gpuStats counts the frozen products the GPU ran (offloaded), those that
-   * fell back to the CPU (fallbacks, lastError) and the weights uploaded;
-   * null when the engine does not use the GPU.
+   * fell back to the CPU (fallbacks, lastError), the weights uploaded, and
+   * the GPU's dispatches and bytes uploaded and read back so far; null when
+   * the engine does not use the GPU.
    */
   gpuStats() {
     return this.conn.call(0, "gpuStats");

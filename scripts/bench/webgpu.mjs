@@ -9,13 +9,22 @@
 // With the measured FLOPs and bytes of one LoRA step it also prints a
 // roofline estimate for a GPU of --tflops TFLOP/s and --gbs GB/s.
 //
+// --step=FILE.gguf (or --step=testmodel, a small Q8_0 llama from
+// internal/testmodels) also trains that model in the page (webtune serve,
+// JS API) with the engine "cpu" and then "webgpu": tokens/s of each, and
+// per step on the GPU the dispatches, bytes uploaded and read back against
+// the model's weight bytes (uploaded once, before the first step).
+//
 //   node scripts/bench/webgpu.mjs [--tokens=128] [--reps=3] [--models=smollm2-135m,qwen2.5-0.5b]
-//       [--types=F16,Q8_0,Q4_K,Q6_K] [--tflops=5] [--gbs=100] [--out=file.json] [--chromium=/usr/bin/chromium]
+//       [--types=F16,Q8_0,Q4_K,Q6_K] [--tflops=5] [--gbs=100] [--step=FILE.gguf|testmodel]
+//       [--step-steps=5] [--step-seqlen=64] [--out=file.json] [--chromium=/usr/bin/chromium]
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { chromiumPath, root, webgpuArgs } from "../lib/browser.mjs";
+import { buildAll, chromiumPath, root, startServer, webgpuArgs } from "../lib/browser.mjs";
 
 const kv = Object.fromEntries(
   process.argv.slice(2).filter((a) => a.startsWith("--") && a.includes("=")).map((a) => a.slice(2).split("=")),
@@ -152,4 +161,63 @@ for (const m of models) {
     console.log(`  ${m} ${type}: ${(flops / 1e9).toFixed(1)} GFLOP, ${(bytes / 1e6).toFixed(0)} MB of weights read → ${e.ms.toFixed(1)} ms (${e.bound}-bound), ≤ ${e.tokensPerS.toFixed(0)} tokens/s at peak`);
   }
 }
+if (kv.step) results.step = await stepBench(kv.step);
 if (kv.out) writeFileSync(kv.out, JSON.stringify(results, null, 2));
+
+// stepBench trains one model in the page with the engines cpu and webgpu.
+async function stepBench(file) {
+  let tmp = null;
+  if (file === "testmodel") {
+    tmp = mkdtempSync(path.join(tmpdir(), "webtune-webgpu-bench-"));
+    execFileSync(process.env.GO ?? "go", ["run", "./internal/testmodels", tmp], { cwd: root, stdio: "ignore" });
+    file = path.join(tmp, "spm-q8-gqa.gguf");
+  }
+  const b64 = readFileSync(file).toString("base64");
+  buildAll();
+  const srv = await startServer();
+  const br = await chromium.launch({ executablePath: kv.chromium ?? chromiumPath, headless: true, args: webgpuArgs });
+  try {
+    const page = await br.newPage();
+    await page.goto(srv.url);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
+    const steps = +(kv["step-steps"] ?? 5), seqLen = +(kv["step-seqlen"] ?? 64);
+    const r = await page.evaluate(async ([b64, steps, seqLen]) => {
+      const { WebTune } = await import("./webtune.js");
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const text = "The quick brown fox jumps over the lazy dog. ".repeat(200);
+      const out = {};
+      for (const engine of ["cpu", "webgpu"]) {
+        const wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: 1, engine });
+        try {
+          const m = await wt.loadModel(bytes.slice());
+          await m.injectLoRA({ rank: 8, alpha: 16, seed: 7 });
+          const tps = [];
+          const before = await wt.gpuStats();
+          const res = await (await m.train({ text, steps, batch: 1, seqLen, lr: 1e-3, seed: 5, evalEvery: 0, onProgress: (p) => tps.push(p.tokensPerSec) })).done;
+          const after = await wt.gpuStats();
+          out[engine] = { state: res.state, tokensPerSec: tps.at(-1), before, after, info: await m.info(), adapter: wt.engine.gpu };
+        } finally {
+          wt.terminate();
+        }
+      }
+      return out;
+    }, [b64, steps, seqLen]);
+    const g = r.webgpu.after, g0 = r.webgpu.before ?? { dispatches: 0, bytesUploaded: 0, bytesReadBack: 0, offloaded: 0 };
+    // The weights are uploaded on the first step's products: per step after the first is (total - weights) / steps.
+    const perStep = {
+      dispatches: (g.dispatches - g0.dispatches) / steps,
+      upload: (g.bytesUploaded - g.weightBytes - (g0.bytesUploaded - g0.weightBytes)) / steps,
+      readBack: (g.bytesReadBack - g0.bytesReadBack) / steps,
+    };
+    console.log(`\nstep (${path.basename(file)}, ${r.cpu.info.layers} layers, ${steps} steps of ${seqLen} tokens, adapter ${JSON.stringify(r.webgpu.adapter)}):`);
+    console.log(`  cpu: ${r.cpu.tokensPerSec.toFixed(0)} tokens/s; webgpu: ${r.webgpu.tokensPerSec.toFixed(0)} tokens/s (${r.webgpu.state})`);
+    console.log(`  webgpu per step: ${perStep.dispatches.toFixed(0)} dispatches (${(perStep.dispatches / r.cpu.info.layers).toFixed(1)} per layer, the head included), ` +
+      `${(perStep.upload / 1024).toFixed(0)} KB up, ${(perStep.readBack / 1024).toFixed(0)} KB read back; weights ${(g.weightBytes / 1024).toFixed(0)} KB uploaded once ` +
+      `(per-step traffic ${((100 * (perStep.upload + perStep.readBack)) / g.weightBytes).toFixed(1)} % of the weight bytes); ${g.offloaded} products on the GPU, ${g.fallbacks} fell back`);
+    return { file: path.basename(file), steps, seqLen, cpu: r.cpu, webgpu: r.webgpu, perStep };
+  } finally {
+    await br.close();
+    await srv.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+}

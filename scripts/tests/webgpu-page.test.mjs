@@ -161,6 +161,7 @@ test("engine webgpu: the frozen products run on the GPU and 20 steps match the C
     assert.equal(webgpu.losses.length, 20);
     assert.ok(webgpu.stats.offloaded > 20 * 2, `${name}: only ${webgpu.stats.offloaded} products ran on the GPU`);
     assert.equal(webgpu.stats.fallbacks, 0, `${name}: ${webgpu.stats.lastError}`);
+    assert.ok(webgpu.stats.dispatches >= webgpu.stats.offloaded && webgpu.stats.weightBytes > 0, `${name}: GPU counters ${JSON.stringify(webgpu.stats)}`);
     assert.ok(worst < 1e-3, `${name}: losses differ by ${worst} relative`);
     assert.ok(cpu.losses.some((l, i) => l !== webgpu.losses[i]), `${name}: identical losses: was the GPU path used?`);
   }

@@ -95,14 +95,22 @@ func main() {
 		// ("wasm-simd-relaxed", "wasm-simd" or "cpu").
 		"engine": func([]js.Value) (any, error) { return core.Engine().Name(), nil },
 		// gpuStats counts the frozen products the GPU ran and those that fell
-		// back to the CPU (null when the engine does not use the GPU).
+		// back to the CPU, with the GPU's dispatches and bytes moved (null when
+		// the engine does not use the GPU).
 		"gpuStats": func([]js.Value) (any, error) {
 			g, ok := core.Engine().(*gpu.Engine)
 			if !ok {
 				return nil, nil
 			}
 			s := g.Stats()
-			return map[string]any{"offloaded": s.Offloaded, "fallbacks": s.Fallbacks, "uploads": s.Uploads, "lastError": s.LastError}, nil
+			out := map[string]any{"offloaded": s.Offloaded, "fallbacks": s.Fallbacks, "uploads": s.Uploads, "lastError": s.LastError}
+			// the JS engine's traffic counters: dispatches, bytes uploaded (weights included) and read back
+			if st := js.Global().Get("webtuneGPU").Get("stats"); st.Type() == js.TypeObject {
+				for _, k := range []string{"dispatches", "bytesUploaded", "bytesReadBack", "weightBytes"} {
+					out[k] = st.Get(k).Float()
+				}
+			}
+			return out, nil
 		},
 		"builtinModel": func([]js.Value) (any, error) {
 			_, b, err := core.Builtin()
