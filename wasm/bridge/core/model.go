@@ -11,6 +11,7 @@ import (
 	"github.com/webtune/webtune/llama"
 	"github.com/webtune/webtune/lora"
 	"github.com/webtune/webtune/nn"
+	"github.com/webtune/webtune/quant"
 	"github.com/webtune/webtune/tokenizer"
 )
 
@@ -121,7 +122,8 @@ func estimateMemory(c llama.Config, fileBytes int64, qlora bool) int64 {
 }
 
 // layerBytes returns the memory held by m's weights: float32 for dense
-// tensors, packed codes plus absmax for NF4 layers.
+// tensors, packed codes plus absmax for NF4 layers, the file's bytes for
+// weights kept in their GGUF type.
 func layerBytes(m *llama.Model[float32]) int64 {
 	var n int64
 	seen := map[*nn.Parameter[float32]]bool{}
@@ -129,10 +131,21 @@ func layerBytes(m *llama.Model[float32]) int64 {
 		seen[p] = true
 		n += 4 * int64(p.Value.Size())
 	}
+	seenQ := map[*quant.Matrix]bool{}
+	for _, w := range m.QuantMatrices() { // a token embedding kept in its GGUF type
+		seenQ[w] = true
+		n += int64(len(w.Data()))
+	}
 	for _, l := range m.Layers() {
-		if q, ok := l.(*nn.NF4Linear[float32]); ok {
+		switch q := l.(type) {
+		case *nn.NF4Linear[float32]:
 			t := q.Quantized()
 			n += int64(len(t.Packed())) + 4*int64(len(t.Absmax()))
+		case *nn.QuantLinear[float32]: // F16, BF16 and quantized weights kept as they come
+			if w := q.Matrix(); !seenQ[w] {
+				seenQ[w] = true
+				n += int64(len(w.Data()))
+			}
 		}
 	}
 	return n
