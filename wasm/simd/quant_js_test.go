@@ -114,14 +114,14 @@ func BenchmarkQuantMatMul(b *testing.B) {
 			w, _ := quantCase(b, typ, s.rows, s.cols)
 			b.Run(fmt.Sprintf("%s/%v/xWt", s.name, typ), func(b *testing.B) {
 				start(b)
-			for b.Loop() {
+				for b.Loop() {
 					quant.MatMulXWt(e, w, y, x, s.n)
 				}
 				report(b)
 			})
 			b.Run(fmt.Sprintf("%s/%v/dyW", s.name, typ), func(b *testing.B) {
 				start(b)
-			for b.Loop() {
+				for b.Loop() {
 					quant.MatMulXW(e, w, dx, dy, s.n)
 				}
 				report(b)
