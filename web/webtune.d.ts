@@ -233,6 +233,10 @@ export interface TextStats {
   summary: string;
   /** The first example as token pieces, each with whether the loss trains it. */
   preview: { pieces: string[]; trained: boolean[] } | null;
+  /** How long tokenizing plain text took, in ms (0 for conversations). A text is
+   * tokenized once: counting it again, or training on it, reuses the ids. Texts
+   * over 500 MB are refused (the tab's WebAssembly memory is 4 GB). */
+  tokenizeMs: number;
 }
 
 export interface Progress {

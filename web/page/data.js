@@ -119,6 +119,8 @@ export function updateStats() {
       $("data-stats").textContent = "Load a model to count the tokens of this text.";
     } else {
       try {
+        // a long text takes a while to tokenize (about 1 s per 10 MB): say so meanwhile
+        if (text.length > 2e6) $("data-stats").textContent = `Tokenizing ${fmt(Math.round(text.length / 1e6))} MB of text…`;
         plan = await textPlan(text, +$("seqlen").value || 64);
         $("data-stats").textContent = describePlan(plan);
         showPreview(plan.stats);
@@ -146,6 +148,7 @@ export function describePlan({ stats: s, noEval }) {
     ? "too little text to hold any out, so there is no held-out (evaluation) loss: the chart shows the training loss only."
     : `${fmt(s.evalWindows)} held out for evaluation.`;
   if (s.trainWindows === 0) t += " Add more text to train.";
+  if (s.tokenizeMs >= 1000) t += ` (Tokenized in ${(s.tokenizeMs / 1000).toFixed(1)} s.)`;
   return t;
 }
 

@@ -3,8 +3,11 @@ package core
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/webtune/webtune/data"
 	"github.com/webtune/webtune/train"
@@ -20,6 +23,53 @@ var textLimit = MaxText
 
 // ErrTextTooLarge refuses a training text above MaxText.
 var ErrTextTooLarge = errors.New("core: training text too large")
+
+// textCache holds the ids of the last plain text tokenized, so that the
+// page's repeated counts of one text (and the run that follows) tokenize it
+// once: the ids are read-only and runs share them.
+type textCache struct {
+	mu     sync.Mutex
+	seed   maphash.Seed
+	n      int    // bytes of the text
+	sum    uint64 // its hash
+	tokens *train.Tokens
+	took   time.Duration // how long tokenizing took
+}
+
+// tokenizeText streams plain text to the tokenizer (no copy of it is made
+// and the ids take 4 bytes each), or returns the ids of the last call when
+// text is the same.
+func (m *Model) tokenizeText(text string) (*train.Tokens, error) {
+	c := &m.texts
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tokens == nil {
+		c.seed = maphash.MakeSeed()
+	}
+	sum := maphash.String(c.seed, text)
+	if c.tokens != nil && c.n == len(text) && c.sum == sum {
+		return c.tokens, nil
+	}
+	c.tokens = nil // let the old ids go before the new ones grow
+	start := time.Now()
+	// the heap may grow only 5% past the ids meanwhile (every piece leaves
+	// a few MB of garbage; the ids hold no pointers, so collecting is cheap)
+	old := debug.SetGCPercent(5)
+	toks, err := train.TokenizeReader(m.tok, data.CheckedReader(strings.NewReader(text)), train.DocumentsNone, nil)
+	debug.SetGCPercent(old)
+	if err != nil {
+		return nil, err
+	}
+	c.n, c.sum, c.tokens, c.took = len(text), sum, toks, time.Since(start)
+	return toks, nil
+}
+
+// tokenizeTime returns how long tokenizing the last plain text took.
+func (m *Model) tokenizeTime() time.Duration {
+	m.texts.mu.Lock()
+	defer m.texts.mu.Unlock()
+	return m.texts.took
+}
 
 // ChatPreview is one training example as the page shows it: the rendered
 // text as token pieces, each with whether the loss trains it.
@@ -40,12 +90,7 @@ func (m *Model) trainingData(text string, o TrainOptions) (stream *train.Tokens,
 	}
 	head := text[:min(len(text), 1<<16)]
 	if (o.Format == "" || o.Format == data.FormatAuto || o.Format == data.FormatText) && !data.IsJSONL("", []byte(head)) {
-		// plain text, streamed: no copy of it is made and the ids take 4
-		// bytes each; the heap may grow only 5% past them meanwhile (every
-		// piece leaves a few MB of garbage; the ids hold no pointers)
-		old := debug.SetGCPercent(5)
-		stream, err = train.TokenizeReader(m.tok, data.CheckedReader(strings.NewReader(text)), train.DocumentsNone, nil)
-		debug.SetGCPercent(old)
+		stream, err = m.tokenizeText(text)
 		if err != nil {
 			return nil, nil, s, err
 		}

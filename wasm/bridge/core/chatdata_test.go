@@ -110,3 +110,31 @@ func TestTextTooLarge(t *testing.T) {
 		t.Fatalf("%d tokens, want %d", s.Tokens, want)
 	}
 }
+
+// TestTextTokenizedOnce: the page counts one text several times and then
+// trains on it; the text is tokenized once and a changed text again, and
+// the stats say how long tokenizing took.
+func TestTextTokenizedOnce(t *testing.T) {
+	m := loadBuiltin(t, false)
+	text := strings.Repeat("The fox ran home to sleep. And then it woke up.\n", 2000)
+	s1, err := m.TextStats(text, TrainOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := m.texts.tokens
+	s2, err := m.TextStats(text, TrainOptions{EvalFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.texts.tokens != first || s1.Tokens != s2.Tokens || s1.TokenizeMs <= 0 || s2.TokenizeMs != s1.TokenizeMs {
+		t.Fatalf("second count: cache %p→%p, tokens %d/%d, tokenize ms %v/%v", first, m.texts.tokens, s1.Tokens, s2.Tokens, s1.TokenizeMs, s2.TokenizeMs)
+	}
+	changed := strings.Replace(text, "fox", "cat", 1)
+	s3, err := m.TextStats(changed, TrainOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.texts.tokens == first || s3.Tokens != len(train.Tokenize(m.tok, changed)) {
+		t.Fatalf("a changed text reused the old ids (%d tokens)", s3.Tokens)
+	}
+}

@@ -58,6 +58,7 @@ type Model struct {
 	run       *Run         // the current or last run
 	// chatTemplate is the model's tokenizer.chat_template ("" when none).
 	chatTemplate string
+	texts        textCache // the last plain text tokenized
 }
 
 // LoadModel parses a GGUF of a family package llama runs (llama, qwen2,

@@ -343,6 +343,9 @@ type TextStats struct {
 	Template string       `js:"template" json:"template"`
 	Summary  string       `js:"summary" json:"summary"`
 	Preview  *ChatPreview `js:"preview" json:"preview"`
+	// TokenizeMs is how long tokenizing plain text took, in milliseconds
+	// (0 for conversational data).
+	TokenizeMs float64 `js:"tokenizeMs" json:"tokenizeMs"`
 }
 
 // TextStats tokenizes text and counts the windows a run with o would make
@@ -366,7 +369,7 @@ func (m *Model) TextStats(text string, o TrainOptions) (TextStats, error) {
 	if c.EvalFraction == 0 {
 		c.EvalFraction = 0.1
 	}
-	s := TextStats{Tokens: n}
+	s := TextStats{Tokens: n, TokenizeMs: float64(m.tokenizeTime().Microseconds()) / 1000}
 	if n < 2 {
 		return s, nil
 	}
