@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/llama"
+	"github.com/webtune/webtune/train"
 )
 
 // TestTrainRecomputeSameAdapter trains a quantized tiny model with and
@@ -27,5 +29,38 @@ func TestTrainRecomputeSameAdapter(t *testing.T) {
 	b, _ := os.ReadFile(recomputed)
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Fatal("--recompute wrote a different adapter")
+	}
+}
+
+// TestRecomputeAuto: --recompute auto (the default) recomputes for the
+// real shapes at seq-len 256 and not for the built-in model's runs; on and
+// off force it.
+func TestRecomputeAuto(t *testing.T) {
+	smol := llama.Config{Dim: 576, Layers: 30, Heads: 9, KVHeads: 3, FFN: 1536, ContextLength: 8192}
+	builtin := llama.Config{Dim: 128, Layers: 4, Heads: 4, KVHeads: 4, FFN: 384, ContextLength: 256}
+	for _, c := range []struct {
+		flag recomputeFlag
+		c    llama.Config
+		cfg  train.Config
+		want bool
+	}{
+		{"auto", smol, train.Config{Batch: 1, SeqLen: 256}, true},
+		{"auto", smol, train.Config{Batch: 1, SeqLen: 16}, false},
+		{"auto", builtin, train.Config{Batch: 8, SeqLen: 128}, false},
+		{"on", builtin, train.Config{Batch: 8, SeqLen: 128}, true},
+		{"off", smol, train.Config{Batch: 1, SeqLen: 256}, false},
+	} {
+		if got := c.flag.on(c.c, c.cfg); got != c.want {
+			t.Errorf("%s, %d layers, batch %d × %d: %v, want %v", c.flag, c.c.Layers, c.cfg.Batch, c.cfg.SeqLen, got, c.want)
+		}
+	}
+	var r recomputeFlag = "auto"
+	for _, v := range []string{"true", "on"} {
+		if r.Set(v); r != "on" {
+			t.Errorf("Set(%q) = %q", v, r)
+		}
+	}
+	if err := r.Set("maybe"); err == nil {
+		t.Error("--recompute=maybe accepted")
 	}
 }

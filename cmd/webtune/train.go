@@ -52,7 +52,9 @@ at the end, on Ctrl-C and after --stop-after steps; --resume continues from
 one with the same flags and gives the same losses as an uninterrupted run.
 --recompute keeps only each block's input during the forward pass and
 recomputes the block in the backward pass: activation memory of one block
-instead of all of them, for about a third more time per step.
+instead of all of them, for about a third more time per step. By default
+(auto) it is on when the activations kept for a batch would pass 256 MB
+(real model sizes at --seq-len 256 and more), off for small models.
 --workers N trains data-parallel on N copies of the model (N times the
 memory), each on its share of every batch, summing the gradients every
 step: about N times faster on N idle cores, losses equal to one worker's
@@ -67,7 +69,7 @@ type trainFlags struct {
 	alpha                     float64
 	targets                   string
 	qlora, full               bool
-	recompute                 bool
+	recompute                 recomputeFlag
 	cfg                       train.Config
 	ckpt, resume              string
 	ckptEvery, stopAfter      int
@@ -92,7 +94,8 @@ func parseTrainFlags(args []string, stderr io.Writer) (*trainFlags, error) {
 	fs.StringVar(&f.targets, "targets", "attn_q,attn_v", "comma-separated layers to adapt")
 	fs.BoolVar(&f.qlora, "qlora", false, "QLoRA: hold the frozen block weights in NF4")
 	fs.BoolVar(&f.full, "full", false, "full fine-tuning: train every weight, write the whole model")
-	fs.BoolVar(&f.recompute, "recompute", false, "keep only each block's input and recompute its activations in the backward pass (far less memory, about a third more time)")
+	f.recompute = "auto"
+	fs.Var(&f.recompute, "recompute", "keep only each block's input and recompute its activations in the backward pass (far less memory, about a third more time): auto (when the kept activations would pass 256 MB), on or off")
 	fs.IntVar(&f.cfg.Steps, "steps", 0, "optimizer steps (0: one epoch)")
 	fs.Float64Var(&f.cfg.LR, "lr", 1e-3, "peak learning rate")
 	fs.Float64Var(&f.minLR, "min-lr", 0, "final learning rate of the cosine decay (0: lr/10)")
@@ -288,7 +291,7 @@ func diverged(err error) bool {
 // every weight with --full.
 func prepareTrainable(lm *loadedModel, f *trainFlags) error {
 	m := lm.Model
-	m.SetRecompute(f.recompute)
+	m.SetRecompute(f.recompute.on(m.Config, f.cfg))
 	if f.full {
 		return m.SetTrainable(true)
 	}
@@ -465,4 +468,49 @@ func (r *reporter) done() {
 	if r.drawn {
 		fmt.Fprintln(r.w)
 	}
+}
+
+// recomputeFlag is --recompute: "auto" (default), "on" or "off"; the bare
+// flag means on.
+type recomputeFlag string
+
+func (r *recomputeFlag) String() string { return string(*r) }
+
+func (r *recomputeFlag) Set(v string) error {
+	switch v {
+	case "auto", "on", "off":
+		*r = recomputeFlag(v)
+	case "true", "1":
+		*r = "on"
+	case "false", "0":
+		*r = "off"
+	default:
+		return fmt.Errorf("want auto, on or off")
+	}
+	return nil
+}
+
+func (r *recomputeFlag) IsBoolFlag() bool { return true }
+
+// autoRecomputeBytes is the activation memory above which --recompute auto
+// turns recomputation on.
+const autoRecomputeBytes = 256 << 20
+
+// on decides recomputation for model config c and run cfg: under auto, when
+// keeping every block's activations of a micro-batch (about 12·C + 4·F
+// floats per token for the norms, projections, residuals and FFN, plus two
+// heads×T attention rows) would pass autoRecomputeBytes.
+func (r recomputeFlag) on(c llama.Config, cfg train.Config) bool {
+	switch r {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	batch, seq := max(cfg.Batch, 1), max(cfg.SeqLen, 1)
+	if seq > c.ContextLength && c.ContextLength > 0 {
+		seq = c.ContextLength
+	}
+	perToken := int64(12*c.Dim+4*c.FFN) + 2*int64(c.Heads)*int64(seq)
+	return int64(c.Layers)*int64(batch)*int64(seq)*perToken*4 > autoRecomputeBytes
 }
