@@ -16,7 +16,7 @@ export interface EngineInfo {
   choice: "auto" | "webgpu" | "cpu";
   /**
    * What runs the training step: "cpu" (all on WebAssembly), or "webgpu-partial" (engine "webgpu":
-   * the frozen quantized/F16 products x·Wᵀ and dy·W on the GPU, the rest on WebAssembly).
+   * the frozen quantized/F16/NF4 products x·Wᵀ and dy·W on the GPU, the rest on WebAssembly).
    */
   training: "cpu" | "webgpu-partial";
   /** The WebAssembly engine's name ("wasm-simd", "wasm-simd-relaxed", or "cpu" without SIMD). */

@@ -114,8 +114,9 @@ export class WebTune {
     /**
      * engine says what computes: {choice, training, cpuEngine, gpu}.
      * training is "cpu" (everything on the WebAssembly engine cpuEngine) or
-     * "webgpu-partial" (the engine choice "webgpu": the frozen quantized
-     * products x·Wᵀ and dy·W on the GPU, everything else on the CPU); gpu is
+     * "webgpu-partial" (the engine choice "webgpu": the frozen quantized,
+     * F16 and NF4 products x·Wᵀ and dy·W on the GPU, everything else on the
+     * CPU); gpu is
      * the WebGPU adapter the worker opened ({available, vendor,
      * architecture, ...}) or why none ({available: false, reason}).
      */

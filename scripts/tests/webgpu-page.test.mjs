@@ -5,9 +5,9 @@
 // WebGPU and is remembered across a reload; in a browser without WebGPU
 // (--disable-gpu) a "webgpu" choice trains on the CPU and says why; the JS
 // API refuses an unknown engine. With the engine "webgpu" the frozen
-// products of quantized and F16 weights run on the GPU (wasm/gpu): 20
-// training steps of a llama (Q8_0), a qwen2 (Q4_K) and a gemma3 (F16) model
-// from internal/testmodels give the CPU engine's losses within 1e-3
+// products of quantized, F16 and NF4 weights run on the GPU (wasm/gpu): 20
+// training steps of a llama (Q8_0), a qwen2 (Q4_K), a gemma3 (F16) and a
+// qwen2 model trained as QLoRA (NF4) from internal/testmodels give the CPU engine's losses within 1e-3
 // relative, with every frozen product counted on the GPU and none falling
 // back.
 import { test, before, after } from "node:test";
@@ -86,7 +86,7 @@ test("Engine choice with WebGPU on: auto names the adapter and the CPU that trai
   // webgpu on the built-in (float32) model: the page says nothing of it runs on the GPU
   await page.selectOption("[data-testid=engine]", "webgpu");
   await train(page);
-  assert.match(await info(page), /Only the products with the frozen quantized or F16 weights run on it; .*models with float32 weights \(the built-in one\) or QLoRA run wholly on the CPU/);
+  assert.match(await info(page), /Only the products with the frozen weights run on it, when they are quantized, F16 or NF4 \(QLoRA\); .*a model with float32 weights \(the built-in one\) trained without QLoRA runs wholly on the CPU/);
   await page.click("[data-testid=train]"); // a second run: the first step's check has answered by now
   await page.waitForFunction(() => /nothing of this model on WebGPU/.test(document.querySelector("#progress-text").textContent), null, { timeout: 120_000 });
   await page.waitForFunction(() => document.querySelector("[data-testid=status]").textContent === "done", null, { timeout: 120_000 });
@@ -126,11 +126,11 @@ test("Engine choice webgpu in a browser without WebGPU trains on the CPU and say
   await context.close();
 });
 
-test("engine webgpu: the frozen products run on the GPU and 20 steps match the CPU engine's losses (llama Q8_0, qwen2 Q4_K, gemma3 F16)", { timeout: 600_000 }, async () => {
+test("engine webgpu: the frozen products run on the GPU and 20 steps match the CPU engine's losses (llama Q8_0, qwen2 Q4_K, gemma3 F16, qwen2 QLoRA NF4)", { timeout: 600_000 }, async () => {
   const { context, page, problems } = await openPage(gpuBrowser);
-  for (const name of ["spm-q8-gqa", "qwen2-bpe-q4k-gqa-tied", "gemma3-spm-f16-gqa-tied"]) {
+  for (const [name, qlora] of [["spm-q8-gqa", false], ["qwen2-bpe-q4k-gqa-tied", false], ["gemma3-spm-f16-gqa-tied", false], ["qwen2-spm-f32-gqa", true]]) {
     const b64 = readFileSync(path.join(models, `${name}.gguf`)).toString("base64");
-    const r = await page.evaluate(async (b64) => {
+    const r = await page.evaluate(async ([b64, qlora]) => {
       const { WebTune } = await import("./webtune.js");
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
       const text = "The quick brown fox jumps over the lazy dog. ".repeat(12);
@@ -138,7 +138,8 @@ test("engine webgpu: the frozen products run on the GPU and 20 steps match the C
       for (const engine of ["cpu", "webgpu"]) {
         const wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: 1, engine });
         try {
-          const m = await wt.loadModel(bytes.slice());
+          const m = await wt.loadModel(bytes.slice(), { qlora });
+          if ((await m.info()).qlora !== qlora) throw new Error(`qlora ${qlora} was not applied`);
           await m.injectLoRA({ rank: 4, alpha: 8, targets: ["attn_q", "attn_v", "ffn_up"], seed: 7 });
           const res = await (await m.train({ text, steps: 20, batch: 1, seqLen: 16, lr: 5e-3, seed: 5, evalEvery: 0 })).done;
           out[engine] = { state: res.state, losses: res.history.losses, training: wt.engine.training, stats: await wt.gpuStats() };
@@ -147,11 +148,11 @@ test("engine webgpu: the frozen products run on the GPU and 20 steps match the C
         }
       }
       return out;
-    }, b64);
+    }, [b64, qlora]);
     const { cpu, webgpu } = r;
     let worst = 0;
     for (let i = 0; i < cpu.losses.length; i++) worst = Math.max(worst, Math.abs(webgpu.losses[i] - cpu.losses[i]) / Math.abs(cpu.losses[i]));
-    console.log(`${name}: losses ${cpu.losses[0].toFixed(4)} → ${cpu.losses.at(-1).toFixed(4)} (cpu), max relative difference webgpu vs cpu ${worst.toExponential(2)}; GPU stats ${JSON.stringify(webgpu.stats)}`);
+    console.log(`${name}${qlora ? " (QLoRA)" : ""}: losses ${cpu.losses[0].toFixed(4)} → ${cpu.losses.at(-1).toFixed(4)} (cpu), max relative difference webgpu vs cpu ${worst.toExponential(2)}; GPU stats ${JSON.stringify(webgpu.stats)}`);
     assert.equal(cpu.state, "done", name);
     assert.equal(webgpu.state, "done", name);
     assert.equal(cpu.training, "cpu");

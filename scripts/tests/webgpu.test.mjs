@@ -3,7 +3,8 @@
 // a float64 CPU reference. The frozen weights are bytes from our Go encoders
 // (go run ./scripts/tests/webgpugen) with their dequantization by package
 // gguf (ggml's arithmetic), so the in-kernel dequantization is checked
-// against ggml's. Shapes are odd (37 rows, 7 activation rows, not multiples
+// against ggml's; NF4 (QLoRA) rows are packed as wasm/gpu sends them and
+// checked against package nf4's dequantization. Shapes are odd (37 rows, 7 activation rows, not multiples
 // of the 16-wide tile); each weight is also uploaded to an engine whose
 // storage-binding cap is forced below the weight's size, so the split into
 // row ranges runs. Errors: float32 accumulation against float64, measured
@@ -152,7 +153,8 @@ test("resident weights: x·Wᵀ and dy·W dequantized in the kernel, whole and s
         const caps = n === 1 ? [0, Math.max(actBytes, Math.floor(bytes.length / 3))] : [0];
         for (const cap of caps) {
           const eng = cap ? new E.GPUEngine(base.adapter, base.device, { maxBindingBytes: cap }) : base;
-          const h = eng.uploadWeight(e.type, rows, cols, bytes);
+          const opts = e.type === "NF4" ? { blockSize: e.blockSize, code: Float32Array.from(e.code) } : {};
+          const h = eng.uploadWeight(e.type, rows, cols, bytes, opts);
           const chunks = eng.weightChunks(h);
           const y = await eng.linear(h, x, n);
           const dx = await eng.linearBackward(h, dy, n);
@@ -168,7 +170,7 @@ test("resident weights: x·Wᵀ and dy·W dequantized in the kernel, whole and s
     return out;
   });
   const types = new Set();
-  assert.equal(res.filter((r) => r.cap).length, 11, "every type was also checked split");
+  assert.equal(res.filter((r) => r.cap).length, 12, "every type was also checked split");
   for (const r of res) {
     types.add(r.type);
     const what = `${r.type} ${r.rows}×${r.cols} n=${r.n} in ${r.chunks} range(s)`;
@@ -180,7 +182,7 @@ test("resident weights: x·Wᵀ and dy·W dequantized in the kernel, whole and s
     if (r.cap) assert.ok(r.chunks >= 3, `${what}: the cap ${r.cap} should have split the weight`);
     else assert.equal(r.chunks, 1, what);
   }
-  for (const t of ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]) {
+  for (const t of ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "NF4"]) {
     assert.ok(types.has(t), `${t} was not checked`);
   }
 });

@@ -30,6 +30,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	weights map[weak.Pointer[quant.Matrix]]int // GPU handle, or -1: not taken (too large); weak, so a released model's matrices are collected
+	nf4s    map[weak.Pointer[nf4.Tensor]]int
 	stats   Stats
 }
 
@@ -47,7 +48,7 @@ func Wrap(e tensor.Engine[float32]) tensor.Engine[float32] {
 	if !ok || g.IsUndefined() || g.IsNull() {
 		return e
 	}
-	return &Engine{cpu: c, gpu: g, weights: map[weak.Pointer[quant.Matrix]]int{}}
+	return &Engine{cpu: c, gpu: g, weights: map[weak.Pointer[quant.Matrix]]int{}, nf4s: map[weak.Pointer[nf4.Tensor]]int{}}
 }
 
 // Name is "webgpu+" and the wrapped engine's name.
@@ -63,11 +64,19 @@ func (e *Engine) GemmStrided(transA, transB bool, m, n, k int, alpha float32, a 
 	e.cpu.GemmStrided(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// NF4MatMulXWt runs on the wrapped engine.
-func (e *Engine) NF4MatMulXWt(w *nf4.Tensor, y, x []float32, n int) { e.cpu.NF4MatMulXWt(w, y, x, n) }
+// NF4MatMulXWt runs y = x·Wᵀ for an NF4 (QLoRA) weight on the GPU, else on the wrapped engine.
+func (e *Engine) NF4MatMulXWt(w *nf4.Tensor, y, x []float32, n int) {
+	if !e.call("linear", e.nf4Handle(w), "NF4", w.Rows(), w.Cols(), y, x, n) {
+		e.cpu.NF4MatMulXWt(w, y, x, n)
+	}
+}
 
-// NF4MatMulXW runs on the wrapped engine.
-func (e *Engine) NF4MatMulXW(w *nf4.Tensor, dx, dy []float32, n int) { e.cpu.NF4MatMulXW(w, dx, dy, n) }
+// NF4MatMulXW runs dx = dy·W for an NF4 (QLoRA) weight on the GPU, else on the wrapped engine.
+func (e *Engine) NF4MatMulXW(w *nf4.Tensor, dx, dy []float32, n int) {
+	if !e.call("linearBackward", e.nf4Handle(w), "NF4", w.Rows(), w.Cols(), dx, dy, n) {
+		e.cpu.NF4MatMulXW(w, dx, dy, n)
+	}
+}
 
 // Stats returns the counters so far.
 func (e *Engine) Stats() Stats {
@@ -87,9 +96,15 @@ func (e *Engine) OffloadXW(w *quant.Matrix, dx, dy []float32, n int) bool {
 }
 
 func (e *Engine) run(method string, w *quant.Matrix, out, in []float32, n int) bool {
-	h := e.handle(w)
+	return e.call(method, e.handle(w), w.Type().String(), w.Rows(), w.Cols(), out, in, n)
+}
+
+func (e *Engine) call(method string, h int, typ string, rows, cols int, out, in []float32, n int) bool {
+	if n == 0 {
+		return true
+	}
 	if h < 0 {
-		e.fallback(fmt.Sprintf("%v %d×%d not on the GPU", w.Type(), w.Rows(), w.Cols()))
+		e.fallback(fmt.Sprintf("%s %d×%d not on the GPU", typ, rows, cols))
 		return false
 	}
 	arr := js.Global().Get("Float32Array").New(len(in))
@@ -143,6 +158,49 @@ func (e *Engine) handle(w *quant.Matrix) (h int) {
 		gpu.Call("freeWeight", h)
 		e.mu.Lock()
 		delete(e.weights, key)
+		e.mu.Unlock()
+	}, h)
+	return h
+}
+
+// nf4Handle is handle for an NF4 tensor: packed row by row (PackNF4Rows)
+// with the code table, uploaded on first use, freed when collected.
+func (e *Engine) nf4Handle(w *nf4.Tensor) (h int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := weak.Make(w)
+	if h, ok := e.nf4s[key]; ok {
+		return h
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.stats.LastError = fmt.Sprint(r)
+			h = -1
+		}
+		e.nf4s[key] = h
+	}()
+	data, err := PackNF4Rows(w)
+	if err != nil {
+		e.stats.LastError = err.Error()
+		return -1
+	}
+	u8 := js.Global().Get("Uint8Array").New(len(data))
+	js.CopyBytesToJS(u8, data)
+	code := nf4.Code()
+	codes := js.Global().Get("Float32Array").New(16)
+	for i, v := range code {
+		codes.SetIndex(i, v)
+	}
+	opts := js.Global().Get("Object").New()
+	opts.Set("blockSize", w.BlockSize())
+	opts.Set("code", codes)
+	h = e.gpu.Call("uploadWeight", "NF4", w.Rows(), w.Cols(), u8, opts).Int()
+	e.stats.Uploads++
+	gpu := e.gpu
+	runtime.AddCleanup(w, func(h int) {
+		gpu.Call("freeWeight", h)
+		e.mu.Lock()
+		delete(e.nf4s, key)
 		e.mu.Unlock()
 	}, h)
 	return h

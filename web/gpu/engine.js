@@ -21,7 +21,7 @@
 //     uploaded per call: covers xᵀ·dy (weight and LoRA gradients) and the
 //     LoRA products.
 // W is uploaded once with uploadWeight in any of F32, F16, BF16, Q8_0,
-// Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; the quantized types are
+// Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K or NF4 (QLoRA); the quantized types are
 // dequantized inside the kernel with ggml's arithmetic (the layouts of
 // ggml-common.h, the same as package gguf's decoders). A weight larger than
 // the storage-binding limit is split into row ranges, each its own buffer:
@@ -40,7 +40,14 @@ export const TYPES = {
   Q5_K: { id: 13, block: 256, bytes: 176 },
   Q6_K: { id: 14, block: 256, bytes: 210 },
   BF16: { id: 30, block: 1, bytes: 2 },
+  // NF4 (bitsandbytes' QLoRA 4-bit): not a GGUF type; rows as wasm/gpu.PackNF4Rows packs them
+  // (per row: the float32 scale of each block, then the codes two per byte, high nibble first),
+  // with uploadWeight's opts {blockSize, code} (the 16 code values).
+  NF4: { id: -1, block: 0, bytes: 0 },
 };
+
+// NF4_PREFIX is the bytes before the rows in each NF4 chunk: the 16 code values, the block size and the columns.
+const NF4_PREFIX = 80;
 
 const TILE = 16;
 
@@ -119,6 +126,11 @@ const deq = {
   let b = wbyte(o + 48u + 32u * g + l);
   let q = select(b & 15u, b >> 4u, hi) | (((wbyte(o + 16u + l) >> sub) & 1u) << 4u);
   return wf16(o) * f32(sm.x) * f32(q) - wf16(o + 2u) * f32(sm.y);`,
+  NF4: `let bs = w[16]; let cols = w[17]; let o = ${NF4_PREFIX}u + r * p.rb;
+  let sc = bitcast<f32>(w[(o + 4u * (c / bs)) / 4u]);
+  let b = wbyte(o + 4u * (cols / bs) + c / 2u);
+  let q = select(b & 15u, b >> 4u, (c & 1u) == 0u);
+  return bitcast<f32>(w[q]) * sc;`,
   Q6_K: `let o = r * p.rb + (c / 256u) * 210u; let e = c % 256u;
   let h = e / 128u; let k = (e % 128u) / 32u; let l = e % 32u;
   let b = wbyte(o + 64u * h + l + 32u * (k & 1u));
@@ -296,29 +308,52 @@ export class GPUEngine {
    * uploadWeight keeps W [rows × cols] of the given GGUF type (a key of
    * TYPES) on the GPU, split into row ranges that each fit one storage
    * binding; it returns a handle for linear/linearBackward. Upload once per
-   * model load.
+   * model load. NF4 takes opts {blockSize, code}.
    */
-  uploadWeight(type, rows, cols, data) {
+  uploadWeight(type, rows, cols, data, opts = {}) {
     this.checkAlive();
     const t = TYPES[type];
     if (!t) throw new TypeError(`webgpu: unsupported weight type ${type}`);
     if (!(rows > 0 && cols > 0 && Number.isInteger(rows) && Number.isInteger(cols))) {
       throw new RangeError(`webgpu: bad weight shape ${rows}×${cols}`);
     }
-    if (cols % t.block !== 0) throw new RangeError(`webgpu: ${type} weight has ${cols} columns, not a multiple of ${t.block}`);
-    const rb = (cols / t.block) * t.bytes;
+    let rb, prefix = null;
+    if (type === "NF4") {
+      const bs = opts.blockSize;
+      if (!(Number.isInteger(bs) && bs >= 2 && bs % 2 === 0 && cols % bs === 0)) {
+        throw new RangeError(`webgpu: NF4 weight has ${cols} columns, not a multiple of its block size ${bs}`);
+      }
+      if (!(opts.code instanceof Float32Array) || opts.code.length !== 16) throw new TypeError("webgpu: NF4 needs its 16 code values (opts.code)");
+      rb = 4 * (cols / bs) + cols / 2;
+      prefix = new Uint8Array(NF4_PREFIX);
+      const pv = new DataView(prefix.buffer);
+      opts.code.forEach((v, i) => pv.setFloat32(4 * i, v, true));
+      pv.setUint32(64, bs, true);
+      pv.setUint32(68, cols, true);
+    } else {
+      if (cols % t.block !== 0) throw new RangeError(`webgpu: ${type} weight has ${cols} columns, not a multiple of ${t.block}`);
+      rb = (cols / t.block) * t.bytes;
+    }
     const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (bytes.byteLength !== rows * rb) {
       throw new RangeError(`webgpu: ${type} weight ${rows}×${cols} needs ${rows * rb} bytes, got ${bytes.byteLength}`);
     }
-    if (rb > this.maxBindingBytes) {
+    const pre = prefix ? prefix.length : 0;
+    if (pre + rb > this.maxBindingBytes) {
       throw new GPULimitError(`${type} weight row of ${rb} bytes exceeds the storage binding limit of ${this.maxBindingBytes}`);
     }
-    const perChunk = Math.floor(this.maxBindingBytes / rb);
+    const perChunk = Math.floor((this.maxBindingBytes - pre) / rb);
     const chunks = [];
     for (let r0 = 0; r0 < rows; r0 += perChunk) {
       const r1 = Math.min(rows, r0 + perChunk);
-      chunks.push({ r0, r1, buf: this.upload(bytes.subarray(r0 * rb, r1 * rb), `${type} rows ${r0}..${r1}`) });
+      let part = bytes.subarray(r0 * rb, r1 * rb);
+      if (prefix) {
+        const joined = new Uint8Array(pre + part.length);
+        joined.set(prefix);
+        joined.set(part, pre);
+        part = joined;
+      }
+      chunks.push({ r0, r1, buf: this.upload(part, `${type} rows ${r0}..${r1}`) });
     }
     this.stats.weightBytes += bytes.byteLength;
     const h = this.nextWeight++;

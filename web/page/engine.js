@@ -31,14 +31,14 @@ export async function startEngine(onExit = exitHandler) {
 /**
  * engineLabel names what runs the training step, for the progress line.
  * WebGPU runs only the frozen weights' products so far, never the whole step,
- * and only for quantized or F16/BF16 weights: the label says whether this
+ * and only for quantized, F16/BF16 or NF4 weights: the label says whether this
  * run's products did (checkGPUUse, after its first step).
  */
 export function engineLabel(e = state.wt?.engine) {
   if (!e) return "";
   const cpu = e.cpuEngine.startsWith("wasm-simd") ? "CPU (WebAssembly SIMD)" : "CPU (WebAssembly)";
   if (e.training !== "webgpu-partial" || gpuUsed === null) return cpu;
-  return gpuUsed ? `${cpu} + WebGPU for the frozen weights` : `${cpu} (nothing of this model on WebGPU: float32 or NF4 weights)`;
+  return gpuUsed ? `${cpu} + WebGPU for the frozen weights` : `${cpu} (nothing of this model on WebGPU: float32 weights)`;
 }
 
 // gpuUsed says whether the current run's frozen products ran on the GPU (null: not known yet).
@@ -63,7 +63,7 @@ function adapterName(g) {
 export function engineText(e) {
   const runs = `Training runs on the ${engineLabel(e)}.`;
   if (e.training === "webgpu-partial") {
-    return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. Only the products with the frozen quantized or F16 weights run on it; the LoRA, attention and every other part of the step run on the CPU, and models with float32 weights (the built-in one) or QLoRA run wholly on the CPU.`;
+    return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. Only the products with the frozen weights run on it, when they are quantized, F16 or NF4 (QLoRA); the LoRA, attention and every other part of the step run on the CPU, and a model with float32 weights (the built-in one) trained without QLoRA runs wholly on the CPU.`;
   }
   if (e.gpu.available) {
     return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. It is opened, but with Auto the training step does not run on it yet: choose WebGPU to run the frozen weights' products there.`;

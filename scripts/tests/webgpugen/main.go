@@ -2,7 +2,8 @@
 // WebGPU engine (web/gpu/engine.js) reads, as package quant and gguf encode
 // them, together with their float32 dequantization by package gguf (ggml's
 // arithmetic): the references scripts/tests/webgpu.test.mjs checks the
-// GPU's in-kernel dequantizing products against.
+// GPU's in-kernel dequantizing products against; and an NF4 (QLoRA) weight
+// packed by wasm/gpu.PackNF4Rows with its dequantization by package nf4.
 //
 //	go run ./scripts/tests/webgpugen -out DIR [-rows 37] [-seed 1]
 //
@@ -21,7 +22,9 @@ import (
 	"path/filepath"
 
 	"github.com/webtune/webtune/gguf"
+	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/quant"
+	"github.com/webtune/webtune/wasm/gpu"
 )
 
 type entry struct {
@@ -30,6 +33,9 @@ type entry struct {
 	Cols   int    `json:"cols"`
 	Bytes  string `json:"bytes"`
 	Floats string `json:"floats"`
+	// NF4 only: its block size and 16 code values (uploadWeight's opts).
+	BlockSize int       `json:"blockSize,omitempty"`
+	Code      []float32 `json:"code,omitempty"`
 }
 
 func main() {
@@ -92,6 +98,36 @@ func run(dir string, rows int, seed uint64) error {
 		}
 		man = append(man, e)
 	}
+	// NF4 (QLoRA) with double quantization, rows packed as wasm/gpu sends them.
+	const nf4Cols = 3 * 64
+	r := rand.New(rand.NewPCG(seed, 99))
+	v := make([]float32, rows*nf4Cols)
+	for i := range v {
+		v[i] = 0.5 * (2*r.Float32() - 1)
+	}
+	t, err := nf4.Quantize(v, rows, nf4Cols, nf4.Options{BlockSize: 64, DoubleQuant: true})
+	if err != nil {
+		return err
+	}
+	f := make([]float32, rows*nf4Cols)
+	t.Dequantize(f)
+	data, err := gpu.PackNF4Rows(t)
+	if err != nil {
+		return err
+	}
+	fb := make([]byte, 4*len(f))
+	for j, x := range f {
+		binary.LittleEndian.PutUint32(fb[4*j:], math.Float32bits(x))
+	}
+	code := nf4.Code()
+	e := entry{Type: "NF4", Rows: rows, Cols: nf4Cols, Bytes: "NF4.bin", Floats: "NF4.f32", BlockSize: 64, Code: code[:]}
+	if err := os.WriteFile(filepath.Join(dir, e.Bytes), data, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, e.Floats), fb, 0o644); err != nil {
+		return err
+	}
+	man = append(man, e)
 	j, err := json.MarshalIndent(man, "", " ")
 	if err != nil {
 		return err
