@@ -8,7 +8,7 @@ export NODE_LLAMA_CPP_SKIP_DOWNLOAD := true
 PKGS := ./...
 BENCHTIME ?= 1s
 
-.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm bench-browser bench-realsize bench-webgpu wasm fuzz build clean
+.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm bench-browser bench-realsize bench-webgpu bench-page-realsize wasm fuzz build clean
 
 ## run: build the CLI and the wasm, then serve the page on http://$(ADDR) (needs only Go: no npm)
 ADDR ?= 127.0.0.1:8080
@@ -43,7 +43,7 @@ test-scripts: deps deps-apt
 	node --test --test-concurrency=1 scripts/tests/
 
 ## bench: benchmarks natively, in wasm under Node, and in headless Chromium vs TF.js (not part of make test)
-bench: bench-native bench-wasm bench-browser bench-realsize
+bench: bench-native bench-wasm bench-browser bench-realsize bench-page-realsize
 
 bench-native:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
@@ -57,6 +57,11 @@ bench-browser: deps deps-apt
 ## Qwen2.5-0.5B and Llama-3.2-1B shapes (files in a temp dir): tokens/s and peak RSS (REALSIZE_ARGS=-shapes ...)
 bench-realsize:
 	$(GO) run ./scripts/bench/realsize $(REALSIZE_ARGS)
+
+## bench-page-realsize: the SmolLM2-135M and Qwen2.5-0.5B shapes in Chromium through the JS API on 1 and 2
+## workers: load time, tokens/s, peak wasm memory per worker against the page's estimate (PAGE_REALSIZE_ARGS=--shapes=...)
+bench-page-realsize: deps deps-apt
+	node scripts/bench/page-realsize.mjs $(PAGE_REALSIZE_ARGS)
 
 bench-wasm:
 	GOOS=js GOARCH=wasm $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec="$(WASM_EXEC)" $(PKGS)

@@ -14,6 +14,7 @@
 //   page/saved-adapters.js  every run's adapter kept in IndexedDB, listed
 //   page/model-url.js    models opened from a URL (../modelcache.js), kept in OPFS
 //   page/engine.js       the engine's start and memory line
+//   page/estimate.js     the memory a run will take, from the model's header
 //   page/errors.js, page/controls.js  errors next to their control, enabled controls
 //   page/hooks.js        what the browser tests read (nothing else does)
 import { $ } from "./page/dom.js";
@@ -30,6 +31,7 @@ import { generateSamples } from "./page/samples.js";
 import { downloadAdapter, loadAdapterBytes, openAdapterFile } from "./page/adapter.js";
 import { setupSavedAdapters } from "./page/saved-adapters.js";
 import { mountModelsUI } from "./page/model-url.js";
+import { watch as watchEstimate } from "./page/estimate.js";
 
 // fileInput runs open(file) for the input's file, then clears it so the same file can be chosen again.
 function fileInput(id, open) {
@@ -51,6 +53,7 @@ function wire() {
   $("seqlen").oninput = updateStats;
   onPlan(renderWarnings);
   for (const id of ["lr", "batch", "steps"]) $(id).addEventListener("input", () => renderWarnings(plan));
+  watchEstimate();
   $("train").onclick = () => guarded(startTraining, "train");
   $("pause").onclick = () => guarded(togglePause, "pause");
   $("stop").onclick = () => guarded(stopTraining, "stop");

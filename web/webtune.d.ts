@@ -64,6 +64,30 @@ export interface Memory {
 }
 
 /** What a GGUF header says about a model, before its weights are read (WebTune.inspect). */
+/** The settings a run's memory depends on (defaults: rank 8, attn_q and attn_v, seqLen 128, batch 4, 1 worker). */
+export interface TrainSettings {
+  rank?: number;
+  targets?: string[];
+  qlora?: boolean;
+  seqLen?: number;
+  batch?: number;
+  workers?: number;
+}
+
+/** The memory a run will take, from the file's header alone. */
+export interface MemoryEstimate {
+  /** Peak wasm memory of one training worker. */
+  workerBytes: number;
+  weightBytes: number;
+  activationBytes: number;
+  /** Workers that train: no more than asked, than a micro-batch has windows, or than fit together. */
+  workers: number;
+  totalBytes: number;
+  /** False when not even one worker fits; problem then says why (or why fewer workers train). */
+  fits: boolean;
+  problem: string;
+}
+
 export interface HeaderInfo {
   /** False when more of the file's start is needed: fetch needBytes and ask again. */
   complete: boolean;
@@ -89,6 +113,8 @@ export interface HeaderInfo {
   fits: boolean;
   needsQLoRA: boolean;
   problem: string;
+  /** With settings given to inspect: the memory such a run takes (null without). */
+  estimate: MemoryEstimate | null;
 }
 
 export interface DownloadProgress {
@@ -147,7 +173,7 @@ export class WebTune {
   /** Loads a GGUF model (llama, qwen2, qwen3 or gemma3 architecture), or the built-in model. Size and architecture are checked first. */
   loadModel(source: Uint8Array | ArrayBuffer | "builtin", opts?: { qlora?: boolean; name?: string; transfer?: boolean }): Promise<Model>;
   /** Reads a GGUF header from the first bytes of a file of `size` bytes (see HeaderInfo). */
-  inspect(prefix: Uint8Array | ArrayBuffer, size: number): Promise<HeaderInfo>;
+  inspect(prefix: Uint8Array | ArrayBuffer, size: number, settings?: TrainSettings): Promise<HeaderInfo>;
   /**
    * Opens a GGUF model from a URL: header first (Range requests; refused early if it cannot load),
    * then a resumable download kept in the browser (OPFS) so the next call needs no network.

@@ -207,13 +207,18 @@ export class WebTune {
    * inspect reads a GGUF header from the first bytes of a file of size
    * bytes: {complete: false, needBytes} when more of the start is needed,
    * else the model's architecture, parameters, memory needed and whether it
-   * fits (fits, needsQLoRA, problem). A file that is not GGUF or a model
+   * fits (fits, needsQLoRA, problem); with settings {rank, targets, qlora, seqLen, batch, workers}
+   * also estimate: the memory such a run takes per worker ({workerBytes, workers, totalBytes,
+   * fits, problem}). A file that is not GGUF or a model
    * that cannot be loaded rejects as loadModel would.
    * @param {Uint8Array|ArrayBuffer} prefix
    * @param {number} size
+   * @param {{rank?: number, targets?: string[], qlora?: boolean, seqLen?: number, batch?: number, workers?: number}} [settings]
    */
-  inspect(prefix, size) {
-    return this.conn.call(0, "inspect", [bytesOf(prefix, "the file's first bytes"), size]);
+  inspect(prefix, size, settings) {
+    const args = [bytesOf(prefix, "the file's first bytes"), size];
+    if (settings) args.push(settings);
+    return this.conn.call(0, "inspect", args);
   }
 
   /**

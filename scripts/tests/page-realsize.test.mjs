@@ -106,14 +106,37 @@ test("JS API: a 135M-shaped model reports inside its steps, answers during a ste
   await page.context().close();
 });
 
-test("page: the model-file input, Train shows where the step is, tokens/s and memory; Stop ends within one step", { timeout: 900_000 }, async () => {
+test("page: the memory estimate before loading and the refusal of what cannot fit; the model-file input, Train shows where the step is, tokens/s and memory; Stop ends within one step", { timeout: 900_000 }, async () => {
   const page = await openPage();
+  const estimate = () => page.textContent("[data-testid=memory-estimate]");
+  // batch 64 of 2048 tokens cannot fit: refused from the header, before loading
+  await page.fill("#seqlen", "2048");
+  await page.fill("#batch", "64");
   await page.setInputFiles("[data-testid=model-file]", modelPath);
+  await page.waitForFunction(() => /too large for the browser with these settings/.test(document.querySelector("[data-testid=error]").textContent),
+    null, { timeout: 300_000 });
+  assert.match(await estimate(), /^Too large for the browser with these settings: Training needs about [\d.]+ GB per worker/);
+  assert.equal(await page.getAttribute("[data-testid=memory-estimate]", "data-fits"), "false");
+  assert.ok(!(await page.textContent("#model-info")).startsWith("smollm2-135m.gguf"), "nothing was loaded");
+  // settings that fit: the estimate follows them, still before loading
+  await page.fill("#seqlen", "256");
+  await page.fill("#batch", "1");
+  await page.waitForFunction(() => /^Training will take about [\d.]+ MB of memory\./.test(document.querySelector("[data-testid=memory-estimate]").textContent),
+    null, { timeout: 60_000 });
+  assert.equal(await page.getAttribute("[data-testid=memory-estimate]", "data-fits"), "true");
+  const mb = +(await estimate()).match(/about ([\d.]+) MB/)[1];
+  assert.ok(mb > 500 && mb < 1500, `estimate ${mb} MB for the 135M shape at 256 tokens`);
+  // a batch too big for this model, opened anyway: the page sets a batch of 1 on one worker
+  await page.fill("#batch", "64");
+  await page.waitForFunction(() => /^Too large/.test(document.querySelector("[data-testid=memory-estimate]").textContent), null, { timeout: 60_000 });
+  await page.setInputFiles("[data-testid=model-file]", modelPath);
+  await page.waitForFunction(() => /Set to a batch of 1 on one worker/.test(document.querySelector("[data-testid=memory-estimate]").textContent),
+    null, { timeout: 120_000 });
+  assert.equal(await page.inputValue("#batch"), "1");
+  assert.equal(await page.inputValue("#workers"), "1");
   await page.waitForFunction(() => document.querySelector("#model-info").textContent.startsWith("smollm2-135m.gguf: llama"), null, { timeout: 300_000 });
   await page.fill("[data-testid=training-text]", text);
   await page.fill("#steps", "3");
-  await page.fill("#seqlen", "256");
-  await page.fill("#batch", "1");
   await page.click("[data-testid=train]");
   // inside the first step: the line says where the step is, the memory line moves
   await page.waitForFunction(() => /Training step 1: (forward|backward) pass, layer \d+ of 30/.test(document.querySelector("#progress-text").textContent),

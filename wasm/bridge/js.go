@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"runtime/debug"
 	"unsafe"
@@ -126,6 +127,40 @@ func bytesArg(v js.Value, what string) ([]byte, error) {
 	b := make([]byte, v.Get("length").Int())
 	js.CopyBytesToGo(b, v)
 	return b, nil
+}
+
+// jsReader reads a Uint8Array in place (io.ReaderAt): a model file is
+// decoded tensor by tensor into Go memory without a Go copy of the whole
+// file.
+type jsReader struct {
+	u    js.Value
+	size int64
+}
+
+// newJSReader reads v, a Uint8Array or an ArrayBuffer.
+func newJSReader(v js.Value, what string) (*jsReader, error) {
+	if v.InstanceOf(jsArrayBuf) {
+		v = jsUint8Array.New(v)
+	}
+	if !v.InstanceOf(jsUint8Array) {
+		return nil, fmt.Errorf("webtune: %s must be a Uint8Array", what)
+	}
+	return &jsReader{u: v, size: int64(v.Get("length").Int())}, nil
+}
+
+func (r *jsReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("webtune: negative offset")
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), r.size)
+	n := js.CopyBytesToGo(p[:end-off], r.u.Call("subarray", off, end))
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // bytesJS copies b into a new Uint8Array in one copy.

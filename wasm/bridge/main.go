@@ -65,12 +65,18 @@ func main() {
 	// The page's budget for one worker: past it the runtime collects harder
 	// instead of letting the heap grow to twice the live bytes (the wasm
 	// memory never shrinks, so an overshoot is kept for good).
-	debug.SetMemoryLimit(core.MaxMemory)
+	debug.SetMemoryLimit(core.WorkerBudget)
+	// and, as webtune train does natively, a collection after 25 % growth
+	// rather than 100 %: a step's garbage then costs a quarter of the live
+	// heap, not as much again (core.EstimateTraining counts on it)
+	debug.SetGCPercent(25)
 	api := object(map[string]func([]js.Value) (any, error){
 		"loadModel":  loadModel,
 		"sequential": sequential,
-		// inspect(prefix: Uint8Array, size) reads a GGUF header from the
-		// first bytes of a file of size bytes (core.InspectHeader).
+		// inspect(prefix: Uint8Array, size[, settings]) reads a GGUF header
+		// from the first bytes of a file of size bytes (core.InspectHeader;
+		// with settings {rank, targets, qlora, seqLen, batch, workers} also
+		// the memory estimate of such a run, core.EstimateTraining).
 		"inspect": func(a []js.Value) (any, error) {
 			b, err := bytesArg(arg(a, 0), "the file's first bytes")
 			if err != nil {
@@ -79,7 +85,17 @@ func main() {
 			if s := arg(a, 1); s.Type() != js.TypeNumber || s.Float() < 0 || s.Float() > 1<<53 {
 				return nil, errors.New("webtune: inspect needs the file's size in bytes")
 			}
-			in, err := core.InspectHeader(b, int64(arg(a, 1).Float()))
+			var in core.HeaderInfo
+			if o := arg(a, 2); o.Type() == js.TypeObject {
+				// inspect(prefix, size, settings) adds the memory estimate of a run
+				var st core.TrainSettings
+				if err := options(o, &st); err != nil {
+					return nil, err
+				}
+				in, err = core.InspectHeaderFor(b, int64(arg(a, 1).Float()), st)
+			} else {
+				in, err = core.InspectHeader(b, int64(arg(a, 1).Float()))
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -161,16 +177,16 @@ func loadModel(args []js.Value) (any, error) {
 		}
 		m, err = core.LoadBuiltin(o.QLoRA)
 	} else {
-		var b []byte
-		if b, err = bytesArg(src, "the model"); err != nil {
+		var r *jsReader
+		if r, err = newJSReader(src, "the model"); err != nil {
 			return nil, err
 		}
-		m, err = core.LoadModel(b, o)
+		m, err = core.LoadModelFrom(r, r.size, o)
 	}
 	if err != nil {
 		return nil, err
 	}
-	runtime.GC() // the file bytes are garbage now; give the memory back to the heap
+	runtime.GC() // what loading decoded and dropped is garbage now
 	return modelObject(m), nil
 }
 

@@ -16,6 +16,7 @@ import { updateStats } from "./data.js";
 import { updateMemory } from "./engine.js";
 import { setChatMode } from "./samples.js";
 import { cachedFile } from "../modelcache.js";
+import { forgetHeader, openEstimate } from "./estimate.js";
 
 /** MAX_MODEL_BYTES is the largest model file the page opens. */
 export const MAX_MODEL_BYTES = 1536 * 1024 * 1024;
@@ -76,6 +77,7 @@ export async function useModel(source) {
   state.busy = true;
   setControls();
   $("model-info").textContent = `Loading ${source.name}…`;
+  if (source.kind === "builtin") forgetHeader();
   try {
     const m = await loadModelFrom(source, $("qlora").checked);
     await setModel(m, source);
@@ -94,6 +96,12 @@ export async function openModelFile(file) {
   if (!/\.gguf$/i.test(file.name)) throw new Error(`"${file.name}" is not a .gguf file. Open a model in GGUF format (llama, qwen2, qwen3 or gemma3 architecture).`);
   if (file.size > MAX_MODEL_BYTES) {
     throw new Error(`"${file.name}" is ${mb(file.size)}: too large for the browser (at most ${mb(MAX_MODEL_BYTES)}). Try a smaller or more quantized model.`);
+  }
+  // the header first: what the run will take is shown, and what cannot fit
+  // is refused, before the whole file is read
+  const est = await openEstimate(file);
+  if (est && !est.fits) {
+    throw new Error(`"${file.name}" is too large for the browser with these settings. ${est.problem}`);
   }
   const bytes = new Uint8Array(await file.arrayBuffer());
   await useModel({ kind: "file", name: file.name, bytes });

@@ -15,6 +15,7 @@ import { generateSamples } from "./samples.js";
 import { CHECKPOINT_EVERY, forgetRun, saveCheckpoint, saved, saveModelBytes, savedModel, savedRun } from "./checkpoints.js";
 import { keepRunAdapter } from "./saved-adapters.js";
 import { cachedFile } from "../modelcache.js";
+import { checkFits } from "./estimate.js";
 
 let chart = null;
 
@@ -135,6 +136,13 @@ export async function startTraining() {
   const text = $("training-text").value;
   if (!text.trim()) throw new SettingError("Paste some training text or open a .txt or .jsonl file first.", "training-text");
   const s = readSettings();
+  // what cannot fit is refused before anything loads; more workers than
+  // fit train on fewer
+  const est = await checkFits();
+  if (est && est.workers >= 1 && est.workers < (+$("workers").value || 1) && s.batch >= +$("workers").value &&
+    [...$("workers").options].some((o) => +o.value === est.workers)) {
+    $("workers").value = String(est.workers);
+  }
   state.busy = true;
   setControls();
   try {

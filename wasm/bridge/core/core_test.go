@@ -112,9 +112,11 @@ func TestLoadErrorsArePlain(t *testing.T) {
 		}
 	}
 	cfg := BuiltinConfig()
-	cfg.Dim, cfg.FFN, cfg.HeadDim, cfg.VocabSize = 4096, 16384, 1024, 32000
-	if need := estimateMemory(cfg, 0, false); need <= MaxMemory {
-		t.Errorf("a %d-parameter model needs %d bytes, under the limit", cfg.ParamCount(), need)
+	cfg.Dim, cfg.VocabSize = 4096, 150000
+	// a float32 embedding of 150000 × 4096 alone is 2.3 GiB
+	huge := &gguf.File{Tensors: []gguf.TensorInfo{{Name: "token_embd.weight", Type: gguf.TypeF32, Dims: []uint64{4096, 150000}}}}
+	if need := estimateMemory(cfg, huge, false); need <= MaxMemory {
+		t.Errorf("a model of %d float32 weights needs %d bytes, under the limit", 4096*150000, need)
 	}
 	if !strings.Contains(Plain(ErrTooLarge), "too large") || Plain(nil) != "" {
 		t.Error("plain words")

@@ -46,6 +46,9 @@ type HeaderInfo struct {
 	Fits       bool   `js:"fits" json:"fits"`
 	NeedsQLoRA bool   `js:"needsQLoRA" json:"needsQLoRA"`
 	Problem    string `js:"problem" json:"problem"`
+	// Estimate is the memory a run with the settings InspectHeaderFor was
+	// given will take (nil from InspectHeader).
+	Estimate *MemoryEstimate `js:"estimate" json:"estimate"`
 }
 
 // prefixReader is the first bytes of a file of a known size; a read past
@@ -77,6 +80,16 @@ func (p *prefixReader) ReadAt(dst []byte, off int64) (int, error) {
 // bytes to fetch next; a file that is not GGUF, or a model whose
 // architecture cannot be loaded, gives the same errors LoadModel would.
 func InspectHeader(prefix []byte, size int64) (HeaderInfo, error) {
+	return inspectHeader(prefix, size, nil)
+}
+
+// InspectHeaderFor is InspectHeader with the memory estimate of a run with
+// settings s (EstimateTraining).
+func InspectHeaderFor(prefix []byte, size int64, s TrainSettings) (HeaderInfo, error) {
+	return inspectHeader(prefix, size, &s)
+}
+
+func inspectHeader(prefix []byte, size int64, s *TrainSettings) (HeaderInfo, error) {
 	if size < int64(len(prefix)) {
 		return HeaderInfo{}, fmt.Errorf("%w: the file is %d bytes but %d were given", gguf.ErrFormat, size, len(prefix))
 	}
@@ -98,7 +111,7 @@ func InspectHeader(prefix []byte, size int64) (HeaderInfo, error) {
 	in := HeaderInfo{Complete: true, Architecture: llama.Architecture, FileBytes: size, HeaderBytes: f.DataOffset,
 		Tensors: len(f.Tensors), Params: cfg.ParamCount(), Layers: cfg.Layers, Dim: cfg.Dim, VocabSize: cfg.VocabSize,
 		ContextLength: cfg.ContextLength, MaxMemoryBytes: MaxMemory, MaxFileBytes: MaxFileBytes,
-		MemoryBytes: estimateMemory(cfg, size, false), QLoRAMemoryBytes: estimateMemory(cfg, size, true)}
+		MemoryBytes: estimateMemory(cfg, f, false), QLoRAMemoryBytes: estimateMemory(cfg, f, true)}
 	if a, err := f.GetString("general.architecture"); err == nil {
 		in.Architecture = a
 	}
@@ -106,6 +119,10 @@ func InspectHeader(prefix []byte, size int64) (HeaderInfo, error) {
 		in.Name = n
 	}
 	in.judge()
+	if s != nil {
+		e := EstimateTraining(cfg, f, *s)
+		in.Estimate = &e
+	}
 	return in, nil
 }
 

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -44,7 +45,11 @@ func TestInspectHeaderGrowsToTheWholeHeader(t *testing.T) {
 		in.ContextLength != info.ContextLength || !in.Fits || in.NeedsQLoRA || in.Problem != "" || in.Tensors == 0 {
 		t.Fatalf("header info %+v vs model %+v (after %d bytes)", in, info, n)
 	}
-	if in.QLoRAMemoryBytes >= in.MemoryBytes || in.MemoryBytes != estimateMemory(BuiltinConfig(), size, false) {
+	gf, err := gguf.Open(bytes.NewReader(file), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.QLoRAMemoryBytes >= in.MemoryBytes || in.MemoryBytes != estimateMemory(BuiltinConfig(), gf, false) {
 		t.Errorf("memory %d, QLoRA %d", in.MemoryBytes, in.QLoRAMemoryBytes)
 	}
 	// the whole file gives the same answer

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
@@ -65,11 +66,17 @@ type Model struct {
 // qwen3, ...) held in data. The size and the
 // architecture are checked before any weight is decoded.
 func LoadModel(data []byte, opt LoadOptions) (*Model, error) {
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%w: the file is %s; the page accepts at most %s", ErrTooLarge, human(int64(len(data))), human(MaxFileBytes))
+	return LoadModelFrom(bytes.NewReader(data), int64(len(data)), opt)
+}
+
+// LoadModelFrom is LoadModel reading the file of size bytes through r: the
+// bridge reads the page's Uint8Array in place, so the wasm memory holds the
+// weights and never a second, whole copy of the file.
+func LoadModelFrom(r io.ReaderAt, size int64, opt LoadOptions) (*Model, error) {
+	if size > MaxFileBytes {
+		return nil, fmt.Errorf("%w: the file is %s; the page accepts at most %s", ErrTooLarge, human(size), human(MaxFileBytes))
 	}
-	r := bytes.NewReader(data)
-	f, err := gguf.Open(r, int64(len(data)))
+	f, err := gguf.Open(r, size)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +84,7 @@ func LoadModel(data []byte, opt LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if need := estimateMemory(cfg, int64(len(data)), opt.QLoRA); need > MaxMemory {
+	if need := estimateMemory(cfg, f, opt.QLoRA); need > MaxMemory {
 		hint := ""
 		if !opt.QLoRA {
 			hint = " (QLoRA would need less)"
@@ -85,7 +92,7 @@ func LoadModel(data []byte, opt LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("%w: it needs about %s of memory, the browser gives a page about %s%s",
 			ErrTooLarge, human(need), human(MaxMemory), hint)
 	}
-	m, f, err := llama.Load[float32](r, int64(len(data)), llama.LoadOptions{QLoRA: opt.QLoRA, Engine: Engine()})
+	m, f, err := llama.Load[float32](r, size, llama.LoadOptions{QLoRA: opt.QLoRA, Engine: Engine()})
 	if err != nil {
 		return nil, err
 	}
@@ -100,26 +107,18 @@ func LoadModel(data []byte, opt LoadOptions) (*Model, error) {
 	if name == "" {
 		name = "model"
 	}
-	mod := &Model{name: name, qlora: opt.QLoRA, fileBytes: int64(len(data)), m: m, tok: tok}
+	mod := &Model{name: name, qlora: opt.QLoRA, fileBytes: size, m: m, tok: tok}
 	mod.baseBytes = layerBytes(m)
 	mod.chatTemplate, _ = f.GetString("tokenizer.chat_template")
 	return mod, nil
 }
 
-// estimateMemory returns the bytes a model of config c needs while loading
-// from a file of fileBytes: the file itself plus float32 weights, or NF4
-// (about 0.53 bytes per weight) for the block linears under QLoRA.
-func estimateMemory(c llama.Config, fileBytes int64, qlora bool) int64 {
-	all := c.ParamCount()
-	if !qlora {
-		return fileBytes + 4*all
-	}
-	emb := int64(c.VocabSize) * int64(c.Dim)
-	if !c.TiedOutput {
-		emb *= 2
-	}
-	blocks := all - emb
-	return fileBytes + 4*emb + blocks*53/100
+// estimateMemory returns the bytes a model of config c, whose GGUF header
+// is f, holds once loaded: the weights as they stay in memory (their GGUF
+// type; NF4 for float block linears under QLoRA), the tokenizer and the
+// runtime. EstimateTraining adds what a run takes.
+func estimateMemory(c llama.Config, f *gguf.File, qlora bool) int64 {
+	return estimateBase + weightBytes(f, qlora) + estimatePerToken*int64(c.VocabSize)
 }
 
 // layerBytes returns the memory held by m's weights: float32 for dense
