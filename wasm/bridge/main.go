@@ -34,12 +34,16 @@ const Version = "0.1.0"
 
 // yieldToJS hands the thread to the JS event loop and returns when a
 // zero-delay timer has called back, so that the messages queued meanwhile
-// (pause, stop, memory, the reply that hands the page its run) are handled.
-// It runs before a run's first step, between steps and, at most every
-// activityEvery, inside a long step. A time.Sleep is not enough: while a
-// big heap is being marked the runtime spends the sleep on idle GC work
-// and resumes the sleeper without ever returning to JS, so a run of a
-// real-size model froze its worker until it ended.
+// (pause, stop, memory, the reply that hands the page its run) are handled:
+// the goroutine cannot go on before JS has run. It runs before a run's
+// first step, between steps and, at most every activityEvery, inside a long
+// step. Before, a 1 ms sleep between steps was the only yield, and a run of
+// a 135M-shaped model delivered nothing to the page (progress, memory, the
+// answer to Stop) until it ended; what matters most is the yield inside the
+// step (page-realsize.test.mjs fails without it). Why the sleep between
+// steps did not return to JS there was not pinned down (the runtime may
+// resume a sleeper without pausing while it has GC work to do); a callback
+// from JS cannot be skipped that way.
 func yieldToJS() {
 	jsSetTimeout.Invoke(yieldFunc, 0)
 	<-yielded
