@@ -37,7 +37,7 @@ func TestDebugServerTimesOutStalledClients(t *testing.T) {
 	defer srv.Close()
 	for _, stall := range []string{
 		"PUT /api/adapters/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: 100000\r\n\r\nGGUF", // body never finishes
-		"GET /api/adapters HTTP/1.1\r\nHost: x\r\n",                                                             // headers never finish
+		"GET /api/adapters HTTP/1.1\r\nHost: x\r\n",                                                                // headers never finish
 	} {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
