@@ -103,6 +103,7 @@ export function mountModelsUI(hooks) {
       bar.max = probe.total;
       bar.value = 0;
       text.textContent = `Starting the download of ${size(probe.total)}…`;
+      mark("downloaded", "0"); // not the count of an earlier (cancelled) download
       mark("modelUrlState", "downloading");
       const entry = await download(probe, {
         signal: ctl.signal,
