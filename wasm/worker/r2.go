@@ -109,7 +109,14 @@ func (s *r2Store) Get(ctx context.Context, key string, rng *store.ByteRange) (st
 	v, err := await(s.bucket, "get", keyPrefix+key, opts)
 	if err != nil {
 		if rng != nil {
-			if o, herr := s.Head(ctx, key); herr == nil {
+			o, herr := s.Head(ctx, key)
+			// R2's own "range not satisfiable" (error 10039) was about the
+			// version it read, which an overwrite may since have replaced
+			// with one the range fits: the answer is still a 416, never a 500.
+			if strings.Contains(err.Error(), "10039") {
+				return o, nil, nil, fmt.Errorf("%w: %s", store.ErrRange, err)
+			}
+			if herr == nil {
 				if _, ok := rng.Resolve(o.Size); !ok {
 					return o, nil, nil, fmt.Errorf("%w: %d-byte object", store.ErrRange, o.Size)
 				}
