@@ -135,3 +135,24 @@ func Dot(a, b []float64) float64 {
 	}
 	return s
 }
+
+// Normal returns n values from N(0, sd²) drawn from r.
+func Normal(r *rand.Rand, n int, sd float64) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = r.NormFloat64() * sd
+	}
+	return s
+}
+
+// CheckOne is Check for one parameter slice x (perturbed in place and
+// restored) with the default options; it stops the test at a failure and
+// logs the worst relative error under name.
+func CheckOne(t testing.TB, name string, x, analytic []float64, loss func() float64) {
+	t.Helper()
+	worst := Check(t, loss, [][]float64{x}, [][]float64{analytic})
+	if t.Failed() {
+		t.Fatalf("gradient check of %s failed", name)
+	}
+	t.Logf("%s: %d entries, worst relative error %.2g", name, len(x), worst)
+}
