@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/webtune/webtune/chat"
-	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/tokenizer"
 )
 
@@ -209,17 +208,17 @@ func offsets(tok *tokenizer.Tokenizer, text string, ids []int) ([]int, error) {
 	return starts, nil
 }
 
-// Template returns the chat template of a model: override (a template's
-// text) when not empty, else the model's tokenizer.chat_template, else
+// Template returns the chat template to render with: override (a
+// template's text, from --chat-template or the page) when not empty, else
+// the model's own (its tokenizer.chat_template, "" when it has none), else
 // ChatML. The name says which, for the summary.
-func Template(meta *gguf.File, tok *tokenizer.Tokenizer, override string) (*chat.Template, string, error) {
-	src, name := override, "from --chat-template"
-	if src == "" && meta != nil {
-		if s, err := meta.GetString("tokenizer.chat_template"); err == nil && strings.TrimSpace(s) != "" {
-			src, name = s, "the model's own"
-		}
-	}
-	if src == "" {
+func Template(model, override string, tok *tokenizer.Tokenizer) (*chat.Template, string, error) {
+	src, name := override, "the one given"
+	switch {
+	case src != "":
+	case strings.TrimSpace(model) != "":
+		src, name = model, "the model's own"
+	default:
 		src, name = chat.ChatML, "ChatML (the model has no chat template)"
 	}
 	bos, eos := "", ""

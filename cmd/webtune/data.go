@@ -113,7 +113,7 @@ func readTrainData(lm *loadedModel, path string, df dataFlags, documents string,
 		}
 		override = string(b)
 	}
-	tmpl, name, err := data.Template(lm.File, lm.Tok, override)
+	tmpl, name, err := data.Template(modelTemplate(lm), override, lm.Tok)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func chatPrompt(lm *loadedModel, templateFile, system, prompt string) ([]int, er
 		}
 		override = string(b)
 	}
-	tmpl, _, err := data.Template(lm.File, lm.Tok, override)
+	tmpl, _, err := data.Template(modelTemplate(lm), override, lm.Tok)
 	if err != nil {
 		return nil, err
 	}
@@ -308,4 +308,10 @@ func mb(n int64) string {
 		return fmt.Sprintf("%d kB", n/1000)
 	}
 	return fmt.Sprintf("%d MB", n/1_000_000)
+}
+
+// modelTemplate returns the model's tokenizer.chat_template ("" when none).
+func modelTemplate(lm *loadedModel) string {
+	s, _ := lm.File.GetString("tokenizer.chat_template")
+	return s
 }

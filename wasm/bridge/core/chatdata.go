@@ -111,11 +111,7 @@ func (m *Model) trainingData(text string, o TrainOptions) (stream *train.Tokens,
 		}
 		return stream, nil, data.Summary{Format: data.FormatText, Tokens: stream.Len()}, nil
 	}
-	override := o.ChatTemplate
-	if override == "" {
-		override = m.chatTemplate
-	}
-	tmpl, name, err := data.Template(nil, m.tok, override)
+	tmpl, name, err := data.Template(m.chatTemplate, o.ChatTemplate, m.tok)
 	if err != nil {
 		return nil, nil, s, err
 	}
@@ -124,9 +120,6 @@ func (m *Model) trainingData(text string, o TrainOptions) (stream *train.Tokens,
 		seqLen = 128
 	}
 	examples, s, err = data.Build(f, m.tok, tmpl, data.Options{TrainOn: o.TrainOn, SeqLen: seqLen})
-	if o.ChatTemplate == "" && m.chatTemplate != "" {
-		name = "the model's own"
-	}
 	if f.Records[0].Conversational {
 		s.Template = name
 	}

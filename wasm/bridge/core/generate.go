@@ -115,11 +115,7 @@ func (m *Model) withoutAdapter() func() {
 // chatPrompt renders the system and user messages with the chat template
 // and a generation prompt, tokenized with special tokens parsed.
 func (m *Model) chatPrompt(prompt string, o GenerateOptions) ([]int, error) {
-	src := o.ChatTemplate
-	if src == "" {
-		src = m.chatTemplate
-	}
-	tmpl, _, err := data.Template(nil, m.tok, src)
+	tmpl, _, err := data.Template(m.chatTemplate, o.ChatTemplate, m.tok)
 	if err != nil {
 		return nil, err
 	}
