@@ -51,6 +51,14 @@ const NF4_PREFIX = 80;
 
 const TILE = 16;
 
+/** f32bits returns the bits of a float32 as a u32 word (for f32 fields of a kernel's params). */
+export function f32bits(x) {
+  f32v[0] = x;
+  return u32v[0];
+}
+const f32v = new Float32Array(1);
+const u32v = new Uint32Array(f32v.buffer);
+
 /** GPUUnavailableError: no WebGPU, no adapter, or a device that could not be created. */
 export class GPUUnavailableError extends Error {
   constructor(msg) {
@@ -489,6 +497,87 @@ export class GPUEngine {
     const [sbq, sbj] = transB ? [1, k] : [n, 1];
     const u = this.dispatch(enc, pl, [m, n, k, sai, sap, sbq, sbj, n, 0, 0, 0, 0], aa, bb, c);
     return this.finish(enc, c, m * n, [aa, bb, u]);
+  }
+
+  // ---- Buffer-level plumbing for a whole training step on the GPU ----
+  // Activations stay in GPUBuffers between kernels: a step records many
+  // dispatches into one GPUCommandEncoder and reads back only what the CPU
+  // needs. Ops (web/gpu/ops.js, web/gpu/attention.js) are functions
+  // (eng, enc, {...}) that record dispatches with eng.kernel.
+
+  /** buffer returns a zeroed storage buffer of n 4-byte elements (f32, u32 or i32), usable for copies both ways. */
+  buffer(n, label = "buffer") {
+    const size = Math.max(4, n * 4);
+    if (size > this.maxBindingBytes) {
+      throw new GPULimitError(`${label}: ${size} bytes exceed the storage binding limit of ${this.maxBindingBytes}`);
+    }
+    return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label });
+  }
+
+  /** write copies a typed array into buf at byte offset off (queue order: before later submits); counted as uploaded. */
+  write(buf, view, off = 0) {
+    this.device.queue.writeBuffer(buf, off, view.buffer, view.byteOffset, view.byteLength);
+    this.stats.bytesUploaded += view.byteLength;
+  }
+
+  /**
+   * read submits enc (when given) after copying n floats of buf from element
+   * offset off to a staging buffer, and returns them as a Float32Array.
+   */
+  async read(buf, n, enc = null, off = 0) {
+    this.checkAlive();
+    const e = enc ?? this.device.createCommandEncoder();
+    const staging = this.device.createBuffer({ size: Math.max(4, n * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    e.copyBufferToBuffer(buf, off * 4, staging, 0, n * 4);
+    this.submit(e);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      this.checkAlive();
+      this.stats.bytesReadBack += n * 4;
+      return new Float32Array(staging.getMappedRange().slice(0, n * 4));
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /**
+   * kernel records one dispatch of the WGSL compute shader `code` (entry
+   * point main; compiled once per key) into enc. params is the shader's
+   * uniform struct at @binding(0) as 4-byte words (a Uint32Array; write an
+   * f32 field with f32bits); buffers bind at 1, 2, … in order; groups is
+   * [x, y?, z?] workgroups. The uniform buffer is released by the caller's
+   * next submit (WebGPU keeps it alive while queued).
+   */
+  kernel(enc, key, code, params, buffers, groups) {
+    const pl = this.pipeline(key, code);
+    const lim = this.limits.maxComputeWorkgroupsPerDimension;
+    const [gx, gy = 1, gz = 1] = groups;
+    if (gx > lim || gy > lim || gz > lim) throw new GPULimitError(`${key}: ${gx}×${gy}×${gz} workgroups, over the limit ${lim}`);
+    const words = params instanceof Uint32Array ? params : new Uint32Array(params);
+    const u = this.device.createBuffer({ size: Math.max(16, Math.ceil(words.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.device.queue.writeBuffer(u, 0, words);
+    const entries = [{ binding: 0, resource: { buffer: u } }];
+    buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b } }));
+    const bg = this.device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries });
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pl);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(gx, gy, gz);
+    pass.end();
+    this.stats.dispatches++;
+    (this.pendingUniforms ??= []).push(u);
+  }
+
+  /** submit submits enc and frees the uniforms recorded so far once the GPU is done with them. */
+  submit(enc) {
+    this.device.queue.submit([enc.finish()]);
+    this.releaseUniforms();
+  }
+
+  releaseUniforms() {
+    const us = this.pendingUniforms ?? [];
+    this.pendingUniforms = [];
+    if (us.length) this.device.queue.onSubmittedWorkDone().then(() => us.forEach((u) => u.destroy()));
   }
 
   /** destroy releases every buffer and the device. */
