@@ -197,7 +197,10 @@ func loadModel(args []js.Value) (any, error) {
 // modelObject exposes m's methods.
 func modelObject(m *core.Model) js.Value {
 	return object(map[string]func([]js.Value) (any, error){
-		"info":    func([]js.Value) (any, error) { return toJS(m.Info()), nil },
+		"info": func([]js.Value) (any, error) { return toJS(m.Info()), nil },
+		// gpuStep says whether the last run trains with whole steps on the
+		// GPU (or why not) and what its last step moved.
+		"gpuStep": func([]js.Value) (any, error) { return toJS(m.GPUStep()), nil },
 		"summary": func([]js.Value) (any, error) { return toJS(m.Summary()), nil },
 		"injectLoRA": func(a []js.Value) (any, error) {
 			var o core.LoRAOptions

@@ -4,11 +4,9 @@ package gpu
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"syscall/js"
 	"unsafe"
-	"weak"
 
 	"github.com/webtune/webtune/nf4"
 	"github.com/webtune/webtune/quant"
@@ -28,10 +26,10 @@ type Engine struct {
 	cpu cpuEngine
 	gpu js.Value
 
-	mu      sync.Mutex
-	weights map[weak.Pointer[quant.Matrix]]int // GPU handle, or -1: not taken (too large); weak, so a released model's matrices are collected
-	nf4s    map[weak.Pointer[nf4.Tensor]]int
-	stats   Stats
+	res *resident
+
+	mu    sync.Mutex
+	stats Stats
 }
 
 // Stats counts the products the GPU ran and those that fell back to the CPU.
@@ -48,7 +46,12 @@ func Wrap(e tensor.Engine[float32]) tensor.Engine[float32] {
 	if !ok || g.IsUndefined() || g.IsNull() {
 		return e
 	}
-	return &Engine{cpu: c, gpu: g, weights: map[weak.Pointer[quant.Matrix]]int{}, nf4s: map[weak.Pointer[nf4.Tensor]]int{}}
+	// Under "auto" the GPU trains whole steps (StepModel) or nothing: per
+	// product round trips are no win, so only "webgpu" offloads them.
+	if c := js.Global().Get("webtuneGPUChoice"); c.Type() == js.TypeString && c.String() != "webgpu" {
+		return e
+	}
+	return &Engine{cpu: c, gpu: g, res: residentFor(g)}
 }
 
 // Name is "webgpu+" and the wrapped engine's name.
@@ -81,8 +84,10 @@ func (e *Engine) NF4MatMulXW(w *nf4.Tensor, dx, dy []float32, n int) {
 // Stats returns the counters so far.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stats
+	s := e.stats
+	e.mu.Unlock()
+	s.Uploads, s.LastError = e.res.counts(s.LastError)
+	return s
 }
 
 // OffloadXWt runs y = x·Wᵀ on the GPU.
@@ -132,79 +137,11 @@ func (e *Engine) fallback(msg string) {
 	e.mu.Unlock()
 }
 
-// handle uploads w on first use (once per loaded model: frozen weights
-// never change) and frees its GPU buffers when w is collected.
-func (e *Engine) handle(w *quant.Matrix) (h int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	key := weak.Make(w)
-	if h, ok := e.weights[key]; ok {
-		return h
-	}
-	defer func() {
-		if r := recover(); r != nil { // the JS engine threw (a row over the binding limit)
-			e.stats.LastError = fmt.Sprint(r)
-			h = -1
-		}
-		e.weights[key] = h
-	}()
-	data := w.Data()
-	u8 := js.Global().Get("Uint8Array").New(len(data))
-	js.CopyBytesToJS(u8, data)
-	h = e.gpu.Call("uploadWeight", w.Type().String(), w.Rows(), w.Cols(), u8).Int()
-	e.stats.Uploads++
-	gpu := e.gpu
-	runtime.AddCleanup(w, func(h int) {
-		gpu.Call("freeWeight", h)
-		e.mu.Lock()
-		delete(e.weights, key)
-		e.mu.Unlock()
-	}, h)
-	return h
-}
+// handle is w's GPU handle (uploaded on first use), or -1.
+func (e *Engine) handle(w *quant.Matrix) int { return e.res.quant(w) }
 
-// nf4Handle is handle for an NF4 tensor: packed row by row (PackNF4Rows)
-// with the code table, uploaded on first use, freed when collected.
-func (e *Engine) nf4Handle(w *nf4.Tensor) (h int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	key := weak.Make(w)
-	if h, ok := e.nf4s[key]; ok {
-		return h
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			e.stats.LastError = fmt.Sprint(r)
-			h = -1
-		}
-		e.nf4s[key] = h
-	}()
-	data, err := PackNF4Rows(w)
-	if err != nil {
-		e.stats.LastError = err.Error()
-		return -1
-	}
-	u8 := js.Global().Get("Uint8Array").New(len(data))
-	js.CopyBytesToJS(u8, data)
-	code := nf4.Code()
-	codes := js.Global().Get("Float32Array").New(16)
-	for i, v := range code {
-		codes.SetIndex(i, v)
-	}
-	opts := js.Global().Get("Object").New()
-	opts.Set("blockSize", w.BlockSize())
-	opts.Set("code", codes)
-	h = e.gpu.Call("uploadWeight", "NF4", w.Rows(), w.Cols(), u8, opts).Int()
-	e.stats.Uploads++
-	gpu := e.gpu
-	runtime.AddCleanup(w, func(h int) {
-		gpu.Call("freeWeight", h)
-		e.mu.Lock()
-		delete(e.nf4s, key)
-		e.mu.Unlock()
-	}, h)
-	return h
-}
+// nf4Handle is w's GPU handle (uploaded on first use), or -1.
+func (e *Engine) nf4Handle(w *nf4.Tensor) int { return e.res.nf4(w) }
 
 // floatBytes views a float32 slice as its bytes (little-endian, as JS's typed arrays here).
 func floatBytes(f []float32) []byte {

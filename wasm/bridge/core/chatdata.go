@@ -132,14 +132,15 @@ func (m *Model) newTrainRun(o TrainOptions) (*train.Run[float32], error) {
 	if err != nil {
 		return nil, err
 	}
+	model := m.trainModel(o)
 	if examples == nil {
-		return train.NewTokens[float32](m.m, stream, o.config())
+		return train.NewTokens(model, stream, o.config())
 	}
 	ex := make([]train.Example, len(examples))
 	for i, e := range examples {
 		ex[i] = train.Example{Tokens: e.Tokens, Trained: e.Trained}
 	}
-	return train.NewExamples[float32](m.m, ex, o.config())
+	return train.NewExamples(model, ex, o.config())
 }
 
 // chatStats fills the example counts of TextStats for conversational data,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/webtune/webtune/wasm/gpu"
 	"io"
 	"strings"
 	"sync"
@@ -60,6 +61,11 @@ type Model struct {
 	// chatTemplate is the model's tokenizer.chat_template ("" when none).
 	chatTemplate string
 	texts        textCache // the last plain text tokenized
+	// gpu is the whole-step GPU trainer of the last run (nil when it trains
+	// on the CPU); gpuReason says why the GPU does not train it ("" when it
+	// does, or when no GPU engine was opened for training).
+	gpu       *gpu.StepModel
+	gpuReason string
 }
 
 // LoadModel parses a GGUF of a family package llama runs (llama, qwen2,

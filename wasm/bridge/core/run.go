@@ -126,10 +126,14 @@ func (m *Model) Train(o TrainOptions) (*Run, error) {
 // garbage collector by its caller.
 func (m *Model) Close() {
 	m.mu.Lock()
-	r := m.run
+	r, g := m.run, m.gpu
+	m.gpu = nil
 	m.mu.Unlock()
 	if r != nil {
 		r.Stop()
+	}
+	if g != nil {
+		g.Close()
 	}
 }
 
