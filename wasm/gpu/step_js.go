@@ -34,8 +34,8 @@ type StepModel struct {
 
 // NewStepModel returns m's whole-step GPU trainer when the worker opened
 // the engine for it (ErrNoStep otherwise) and llama.PlanGPU accepts m (its
-// error names what the GPU step does not run). Weights are uploaded at the
-// first step.
+// error names what the GPU step does not run), after uploading the frozen
+// weights and building the GPU model.
 func NewStepModel(m *llama.Model[float32], seqLen int) (*StepModel, error) {
 	g, create := js.Global().Get("webtuneGPU"), js.Global().Get("webtuneGPUCreateModel")
 	if g.IsUndefined() || g.IsNull() || create.Type() != js.TypeFunction {
@@ -47,6 +47,13 @@ func NewStepModel(m *llama.Model[float32], seqLen int) (*StepModel, error) {
 	}
 	s := &StepModel{m: m, res: residentFor(g), create: create, plan: p, gm: js.Undefined()}
 	s.stats.LoRAFloats, s.stats.WeightBytes = p.LoRAFloats(), p.WeightBytes()
+	// Upload now, so that a model the GPU cannot hold (a weight over its
+	// buffer limits, a lost device) trains on the CPU with the reason shown
+	// instead of failing at its first step.
+	if err := s.ensure(p.P); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
