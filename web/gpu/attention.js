@@ -29,17 +29,22 @@
 
 import { f32bits } from "./engine.js";
 
-const TILE = 16;
 const ROW_WG = 128;
+
+// The products' tiles: each workgroup of 16×16 threads computes a
+// TILE×TILE block of C, each thread 2×2 outputs (rows l.y and l.y+16, columns
+// l.x and l.x+16: stores stay contiguous), over the reduction in steps of KT.
+const TILE = 32;
+const KT = 16;
 
 // Reduction ranges [lo, hi) of the product kernel's three shapes:
 //  scores: rows i are queries, columns j keys, the reduction runs over HS;
 //          a tile wholly masked (all keys after all queries, or all before
-//          every query's window) is skipped: the softmax writes its zeros.
+//          every query's window) is skipped: the row kernels write its zeros.
 //  keys:   rows i are queries, the reduction runs over keys j, only those
 //          some query of the tile sees (the rest have P = 0 or dS = 0).
 //  queries: rows i are keys, the reduction runs over the queries t that see
-//          some key of the tile: t ≥ i0 and, with a window, t < i0+15+window.
+//          some key of the tile: t ≥ i0 and, with a window, t < i0+TILE−1+window.
 const ranges = {
   scores: `
   if (j0 > i0 + ${TILE - 1}u) { return; }
@@ -56,11 +61,31 @@ const ranges = {
   if (p.window > 0u) { hi = min(p.K, i0 + ${TILE - 1}u + p.window); }`,
 };
 
+// tileLoad is the WGSL loading one operand's tile (R rows × Q reduction
+// steps, or Q × R for B) into workgroup memory, two elements per thread.
+// Consecutive threads read consecutive addresses: along the reduction when
+// the operand is contiguous there (alongQ), else along its rows or columns.
+function tileLoad(op, alongQ) {
+  const [arr, sr, sq, rows0, n] = op === "a" ? ["As", "p.ai", "p.aq", "i0", "p.M"] : ["Bs", "p.bj", "p.bq", "j0", "p.N"];
+  const idx = alongQ ? `let qq = e % ${KT}u; let rr = e / ${KT}u;` : `let rr = e % ${TILE}u; let qq = e / ${TILE}u;`;
+  const store = op === "a" ? `${arr}[rr][qq]` : `${arr}[qq][rr]`;
+  return `
+      for (var u = 0u; u < 2u; u++) {
+        let e = l.y * 16u + l.x + 256u * u;
+        ${idx}
+        let r = ${rows0} + rr; let qg = q0 + qq;
+        var x = 0.0;
+        if (r < ${n} && qg < hi) { x = ${op}[${op}o + r * ${sr} + qg * ${sq}]; }
+        ${store} = x;
+      }`;
+}
+
 // The product C_z[i, j] (= or +=) alpha·Σ_{g<G} Σ_{lo≤q<hi} A(z,g)[i, q]·B(z,g)[q, j]
 // for the batch z = b·Hz + hz of the grid's z. Operand X of group step g is
 // at X[b·xB + ((hz·G + g)/xDiv)·xH + …]: xDiv maps a query head to its kv
 // head (the group size) where X holds kv heads. C is at c[b·cB + hz·cH + i·ci + j].
-function productKernel(range) {
+// aQ, bQ: whether A, B are contiguous along the reduction (aq = 1, bq = 1).
+function productKernel(range, aQ, bQ) {
   return /* wgsl */ `
 struct Params {
   M: u32, N: u32, K: u32, G: u32, Hz: u32,
@@ -71,36 +96,40 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-var<workgroup> As: array<array<f32, ${TILE}>, ${TILE}>;
-var<workgroup> Bs: array<array<f32, ${TILE}>, ${TILE}>;
-@compute @workgroup_size(${TILE}, ${TILE})
+var<workgroup> As: array<array<f32, ${KT}>, ${TILE}>;
+var<workgroup> Bs: array<array<f32, ${TILE}>, ${KT}>;
+@compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let bi = wg.z / p.Hz;
   let hz = wg.z % p.Hz;
   let i0 = wg.y * ${TILE}u;
   let j0 = wg.x * ${TILE}u;
-  let i = i0 + l.y;
-  let j = j0 + l.x;
   ${ranges[range]}
-  var s = 0.0;
+  var s00 = 0.0; var s01 = 0.0; var s10 = 0.0; var s11 = 0.0;
   for (var g = 0u; g < p.G; g++) {
     let hh = hz * p.G + g;
     let ao = bi * p.aB + (hh / p.aDiv) * p.aH;
     let bo = bi * p.bB + (hh / p.bDiv) * p.bH;
-    for (var q0 = lo; q0 < hi; q0 += ${TILE}u) {
-      let qa = q0 + l.x;
-      var av = 0.0;
-      if (i < p.M && qa < hi) { av = a[ao + i * p.ai + qa * p.aq]; }
-      As[l.y][l.x] = av;
-      let qb = q0 + l.y;
-      var bv = 0.0;
-      if (qb < hi && j < p.N) { bv = b[bo + qb * p.bq + j * p.bj]; }
-      Bs[l.y][l.x] = bv;
+    for (var q0 = lo; q0 < hi; q0 += ${KT}u) {
+      ${tileLoad("a", aQ)}
+      ${tileLoad("b", bQ)}
       workgroupBarrier();
-      for (var t = 0u; t < ${TILE}u; t++) { s += As[l.y][t] * Bs[t][l.x]; }
+      for (var t = 0u; t < ${KT}u; t++) {
+        let a0 = As[l.y][t]; let a1 = As[l.y + 16u][t];
+        let b0 = Bs[t][l.x]; let b1 = Bs[t][l.x + 16u];
+        s00 += a0 * b0; s01 += a0 * b1; s10 += a1 * b0; s11 += a1 * b1;
+      }
       workgroupBarrier();
     }
   }
+  let i = i0 + l.y;
+  let j = j0 + l.x;
+  store(bi, hz, i, j, s00);
+  store(bi, hz, i, j + 16u, s01);
+  store(bi, hz, i + 16u, j, s10);
+  store(bi, hz, i + 16u, j + 16u, s11);
+}
+fn store(bi: u32, hz: u32, i: u32, j: u32, s: f32) {
   if (i < p.M && j < p.N) {
     let o = bi * p.cB + hz * p.cH + i * p.ci + j;
     if (p.acc != 0u) { c[o] += p.alpha * s; } else { c[o] = p.alpha * s; }
@@ -216,7 +245,8 @@ function product(eng, enc, range, s, a, b, c) {
     s.cB, s.cH, s.ci, f32bits(s.alpha), s.acc ? 1 : 0, s.window,
   ]);
   const groups = [Math.ceil(s.N / TILE), Math.ceil(s.M / TILE), s.Z];
-  eng.kernel(enc, `attn/product/${range}`, productKernel(range), words, [a, b, c], groups);
+  const aQ = s.aq === 1, bQ = s.bq === 1;
+  eng.kernel(enc, `attn/product/${range}/${aQ ? "aq" : "ai"}/${bQ ? "bq" : "bj"}`, productKernel(range, aQ, bQ), words, [a, b, c], groups);
 }
 
 /**
