@@ -49,7 +49,8 @@ export const TYPES = {
 // NF4_PREFIX is the bytes before the rows in each NF4 chunk: the 16 code values, the block size and the columns.
 const NF4_PREFIX = 80;
 
-const TILE = 16;
+/** TILE is the side of the product kernels' square tile of C per workgroup. */
+export const TILE = 16;
 
 /** f32bits returns the bits of a float32 as a u32 word (for f32 fields of a kernel's params). */
 export function f32bits(x) {
@@ -158,12 +159,13 @@ fn scaleMinK4(o: u32, j: u32) -> vec2u {
 }
 `;
 
-// The tiled product C[i, coff + j] (= or +=) Σ_q A[aoff + i·sai + q·sap] · B(q, j)
+// The tiled product C[i·ldc + coff + j] (= or +=) alpha · Σ_q A[aoff + i·sai + q·sap] · B(q, j)
 // for i < M, j < N, q < K; B(q, j) is loadB (strided float32, or an element
-// of the resident weight W dequantized in place).
+// of the resident weight W dequantized in place). alpha is 1 except for the
+// scaled LoRA products of ops.js (matmulInto); multiplying by 1 is exact.
 function kernel(loadB, extra = "") {
   return /* wgsl */ `
-struct Params { M: u32, N: u32, K: u32, sai: u32, sap: u32, sbq: u32, sbj: u32, ldc: u32, coff: u32, acc: u32, rb: u32, aoff: u32 };
+struct Params { M: u32, N: u32, K: u32, sai: u32, sap: u32, sbq: u32, sbj: u32, ldc: u32, coff: u32, acc: u32, rb: u32, aoff: u32, alpha: f32 };
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
@@ -192,12 +194,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   }
   if (i < p.M && j < p.N) {
     let o = i * p.ldc + p.coff + j;
-    if (p.acc != 0u) { c[o] += s; } else { c[o] = s; }
+    let v = p.alpha * s;
+    if (p.acc != 0u) { c[o] += v; } else { c[o] = v; }
   }
 }`;
 }
 
-function weightKernel(type, transposed) {
+/** weightKernel is the WGSL of x·Wᵀ (transposed) or dy·W for a resident weight of the given type (for ops.js). */
+export function weightKernel(type, transposed) {
   // x·Wᵀ: B(q, j) = W[j, q]; dy·W: B(q, j) = W[q, j].
   const call = transposed ? "deq(j, q)" : "deq(q, j)";
   const extra = `${byteHelpers}${type.endsWith("_K") && type !== "Q6_K" ? scaleMinK4 : ""}
@@ -205,7 +209,8 @@ fn deq(r: u32, c: u32) -> f32 { ${deq[type]} }`;
   return kernel(`return ${call};`, extra);
 }
 
-const floatKernel = kernel(`return bitcast<f32>(w[q * p.sbq + j * p.sbj]);`);
+/** floatKernel is the WGSL of a product of two float32 buffers with B strided by sbq, sbj (for ops.js). */
+export const floatKernel = kernel(`return bitcast<f32>(w[q * p.sbq + j * p.sbj]);`);
 
 /**
  * requestEngine opens the WebGPU device. Options: gpu (defaults to
@@ -388,15 +393,16 @@ export class GPUEngine {
     return wt;
   }
 
-  // dispatch records one tiled product into enc.
+  // dispatch records one tiled product into enc; params are the template's
+  // first 12 words (alpha is 1 here).
   dispatch(enc, pl, params, a, w, c) {
     const [M, N] = params;
     const gx = Math.ceil(N / TILE);
     const gy = Math.ceil(M / TILE);
     const lim = this.limits.maxComputeWorkgroupsPerDimension;
     if (gx > lim || gy > lim) throw new GPULimitError(`product ${M}×${N} needs ${gx}×${gy} workgroups, over the limit ${lim}`);
-    const u = this.device.createBuffer({ size: 48, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.device.queue.writeBuffer(u, 0, new Uint32Array(params));
+    const u = this.device.createBuffer({ size: 64, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.device.queue.writeBuffer(u, 0, new Uint32Array([...params, f32bits(1)]));
     const bg = this.device.createBindGroup({
       layout: pl.getBindGroupLayout(0),
       entries: [
