@@ -24,7 +24,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-
 )
 
 // buffer is a buffer argument: a file of Len elements of Type (f32, i32, u32), or Alias of another argument.
