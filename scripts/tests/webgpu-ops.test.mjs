@@ -5,7 +5,8 @@
 // outputs (products: float64 sums over the weights dequantized by package
 // gguf). Shapes are odd (37×83, 301 weight rows, 4099 elements, HS 10),
 // norms reach C = 2048 and a row of tiny values where eps matters, rope runs
-// both layouts with pos0 > 0 and in place, cross-entropy has V = 50000,
+// both layouts with pos0 > 0 and in place, cross-entropy has V = 50000
+// (its backward also in place over the logits),
 // ignored targets, offsets into targets and losses and dloss ≠ 1, every "+="
 // op adds into nonzero values and every "=" op overwrites them, products
 // take offsets, alpha ≠ 1 and accumulate, and the quantized weights (F16,

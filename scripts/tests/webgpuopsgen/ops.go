@@ -207,5 +207,12 @@ func (g *gen) crossEntropy() {
 			Args: map[string]any{"rows": c.rows, "V": c.V, "toff": c.toff, "loff": c.loff, "dloss": dloss},
 			Bufs: map[string]buffer{"dlogits": g.in(g.normal(len(logits), 1)), "logits": g.in(logits), "lse": g.in(rlse), "targets": tf},
 			Outs: []output{g.out("dlogits", dl)}})
+		if c.V < 1000 {
+			// In place: the gradient overwrites the logits it is computed from.
+			g.add(testCase{Name: "crossEntropyBackward " + name + " dloss=0.37 dlogits=logits", Op: "crossEntropyBackward",
+				Args: map[string]any{"rows": c.rows, "V": c.V, "toff": c.toff, "loff": c.loff, "dloss": dloss},
+				Bufs: map[string]buffer{"dlogits": {Alias: "logits"}, "logits": g.in(logits), "lse": g.in(rlse), "targets": tf},
+				Outs: []output{g.out("logits", dl)}})
+		}
 	}
 }
