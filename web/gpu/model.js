@@ -99,7 +99,8 @@ function checkPlan(eng, p) {
     if (!Number.isInteger(i) || !lo) fail(`${what}.lora = ${i} is not an index into plan.loras`);
     if (used.has(i)) fail(`plan.loras[${i}] is used by two slots`);
     used.add(i);
-    if (lo.layer !== layer || lo.slot !== slot) fail(`plan.loras[${i}] is for ${lo.layer}/${lo.slot}, but ${what} points to it`);
+    const sameLayer = lo.layer === layer || (layer === -1 && lo.layer == null);
+    if (!sameLayer || lo.slot !== slot) fail(`plan.loras[${i}] is for ${lo.layer}/${lo.slot}, but ${what} points to it`);
     if (lo.in !== cols || lo.out !== rows) fail(`plan.loras[${i}] is ${lo.in}→${lo.out}, ${what} is ${cols}→${rows}`);
     checkInt(lo.r, `plan.loras[${i}].r`);
     if (!Number.isFinite(lo.scale)) fail(`plan.loras[${i}].scale must be a number`);
@@ -126,7 +127,7 @@ function checkPlan(eng, p) {
       useLora(sl.lora, l, s, rows, cols, `${at}.${s}`);
     }
   });
-  useLora(p.outputLora ?? -1, undefined, "output", p.V, p.C, "plan.outputLora");
+  useLora(p.outputLora ?? -1, -1, "output", p.V, p.C, "plan.outputLora");
   if (used.size !== p.loras.length) fail(`plan.loras has ${p.loras.length} entries but the slots use ${used.size}`);
 }
 
