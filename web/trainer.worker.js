@@ -189,25 +189,48 @@ async function mirror(h, method, args) {
 // engine choice allows it; null on the CPU. gpuInfo says what init found, for the page.
 let gpu = null;
 let gpuInfo = null;
+// gpuModels are the whole-step models (web/gpu/model.js) the Go side made,
+// newest last: gpuStats adds the last one's per-step figures.
+const gpuModels = [];
 
 // openGPU opens the WebGPU device for the engine choice "auto" (when an
 // adapter exists) or "webgpu" (required: no adapter is an error); "cpu"
-// never touches WebGPU.
+// never touches WebGPU. With a device, the Go side (wasm/gpu) finds the
+// engine on globalThis.webtuneGPU, the whole-step model's constructor on
+// webtuneGPUCreateModel and the choice on webtuneGPUChoice: it runs the
+// training step on the GPU when the model allows it, and says why not
+// otherwise. Replicas are started with "cpu": one worker holds the GPU.
 async function openGPU(choice) {
   if (choice === "cpu") return { available: false, reason: "the CPU engine was chosen" };
   try {
     const { requestEngine } = await import("./gpu/engine.js");
     gpu = await requestEngine();
-    // Only an explicit "webgpu" choice hands it to the Go side (wasm/gpu), which
-    // then runs the frozen quantized products on it; "auto" keeps the step on the
-    // CPU until the whole step runs on the GPU (per-product round trips can be
-    // slower than the CPU on small models).
-    if (choice === "webgpu") self.webtuneGPU = gpu;
-    return { available: true, ...gpu.info, maxBindingBytes: gpu.maxBindingBytes };
   } catch (e) {
     if (choice === "webgpu") throw new Error(`WebGPU was chosen, but it cannot run here: ${e.message}`);
     return { available: false, reason: e.message };
   }
+  self.webtuneGPU = gpu;
+  self.webtuneGPUChoice = choice;
+  let wholeStep = true;
+  try {
+    const { createModel } = await import("./gpu/model.js");
+    self.webtuneGPUCreateModel = async (eng, plan) => {
+      const m = await createModel(eng, plan);
+      gpuModels.push(m);
+      const destroy = m.destroy.bind(m);
+      m.destroy = () => {
+        const i = gpuModels.indexOf(m);
+        if (i >= 0) gpuModels.splice(i, 1);
+        destroy();
+      };
+      return m;
+    };
+  } catch (e) {
+    // without the step's module the Go side keeps the step on the CPU and says so
+    console.warn(`webtune: the WebGPU training step is unavailable: ${e.message}`);
+    wholeStep = false;
+  }
+  return { available: true, ...gpu.info, maxBindingBytes: gpu.maxBindingBytes, wholeStep };
 }
 
 async function init(wasmURL, nReplicas = 0, engine = "auto") {
@@ -289,6 +312,12 @@ async function call(handle, method, args) {
       };
     }
     args = [opts, ...args.slice(1)];
+  }
+  if (handle === 0 && method === "gpuStats") {
+    // the Go side's counters, and the last whole-step model's figures of its last step
+    const s = await target.gpuStats(...args);
+    const m = gpuModels.at(-1);
+    return { plain: m ? { ...(s ?? {}), step: structuredClone(m.stats) } : s };
   }
   if (method === "memory") {
     const m = await target.memory(...args);

@@ -10,15 +10,33 @@ export class WebTuneError extends Error {
   detail: string;
 }
 
+/** One call of the whole-step GPU model (WebTune.gpuStats().step). */
+export interface StepStats {
+  /** Dispatches, bytes uploaded (LoRA parameters, token ids, targets) and read back (losses, LoRA gradients). */
+  dispatches: number;
+  bytesUploaded: number;
+  bytesReadBack: number;
+  /** Dispatches by part: the embedding, each layer (forward and backward), the head and loss. */
+  embed: number;
+  layers: number[];
+  head: number;
+  /** Milliseconds spent recording on the CPU, and from submit to the read-back's arrival. */
+  recordMs: number;
+  waitMs: number;
+}
+
 /** What computes in an instance (WebTune.engine). */
 export interface EngineInfo {
   /** The load option: "auto", "webgpu" or "cpu". */
   choice: "auto" | "webgpu" | "cpu";
   /**
-   * What runs the training step: "cpu" (all on WebAssembly), or "webgpu-partial" (engine "webgpu":
-   * the frozen quantized/F16/NF4 products x·Wᵀ and dy·W on the GPU, the rest on WebAssembly).
+   * What runs the training step: "webgpu" (engines "auto" and "webgpu" with an adapter: a run
+   * trains whole steps on the GPU when its model allows it; Model.gpuStep() says whether it does
+   * or why not), "webgpu-partial" (engine "webgpu" without the whole-step module: the frozen
+   * quantized/F16/NF4 products x·Wᵀ and dy·W on the GPU, the rest on WebAssembly) or "cpu"
+   * (all on WebAssembly).
    */
-  training: "cpu" | "webgpu-partial";
+  training: "cpu" | "webgpu" | "webgpu-partial";
   /** The WebAssembly engine's name ("wasm-simd", "wasm-simd-relaxed", or "cpu" without SIMD). */
   cpuEngine: string;
   /** The WebGPU adapter the worker opened, or why none was. */
@@ -30,15 +48,18 @@ export interface EngineInfo {
     description?: string;
     /** Largest storage binding the engine uses, in bytes. */
     maxBindingBytes?: number;
+    /** Whether the whole-step module (web/gpu/model.js) loaded. */
+    wholeStep?: boolean;
     reason?: string;
   };
 }
 
 export interface LoadOptions {
   /**
-   * "auto" (default: open WebGPU when an adapter exists; the step trains on the CPU), "webgpu"
-   * (required, load rejects without an adapter: the frozen quantized products run on the GPU) or
-   * "cpu" (never opens WebGPU).
+   * "auto" (default: WebGPU when an adapter exists, whole training steps on the GPU when the
+   * model allows it, else the CPU), "webgpu" (required, load rejects without an adapter; a step
+   * that cannot run whole on the GPU still runs the frozen quantized products there) or "cpu"
+   * (never opens WebGPU).
    */
   engine?: "auto" | "webgpu" | "cpu";
   /** URL of webtune.wasm (default: next to webtune.js). */
@@ -152,8 +173,13 @@ export class WebTune {
   static readonly engines: readonly ["auto", "webgpu", "cpu"];
   /** What computes: the engine choice, what runs the training step, the WebGPU adapter. */
   readonly engine: EngineInfo;
-  /** Frozen products the GPU ran and those that fell back to the CPU; null without the GPU. */
+  /**
+   * Frozen products the GPU ran and those that fell back to the CPU (engine "webgpu"), and the
+   * whole-step model's figures of its last step (step); null without the GPU.
+   */
   gpuStats(): Promise<{
+    /** The last whole-step model (web/gpu/model.js): its last call's figures, and its last training step's under train. */
+    step?: StepStats & { steps: number; evals: number; backward: boolean; train: StepStats | null };
     offloaded: number;
     fallbacks: number;
     uploads: number;
@@ -390,9 +416,29 @@ export interface Restored {
   history: History | null;
 }
 
+/** How a model's last run trains (Model.gpuStep). */
+export interface GPUStepInfo {
+  /** Whether its steps run whole on the GPU (forward, loss, backward; AdamW on the CPU). */
+  on: boolean;
+  /** Why not, when a GPU was opened for training but cannot run this model's step ("" otherwise). */
+  reason: string;
+  /** GPU steps and the last one's bytes up and down and dispatches. */
+  steps: number;
+  bytesUp: number;
+  bytesDown: number;
+  dispatches: number;
+  /** Floats of the packed LoRA parameters (and gradients) that cross per step. */
+  loraFloats: number;
+  /** The frozen weights' bytes as stored on the GPU (uploaded once per model load). */
+  weightBytes: number;
+  lastError: string;
+}
+
 export class Model {
   info(): Promise<ModelInfo>;
   summary(): Promise<Summary>;
+  /** How the last run trains: whole steps on the GPU, or why not. */
+  gpuStep(): Promise<GPUStepInfo>;
   /** Wraps the target layers with LoRA adapters; returns the options with defaults filled. */
   injectLoRA(opts?: LoRAOptions): Promise<LoRAOptions>;
   /** Token count and training windows the text makes. */

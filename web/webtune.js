@@ -113,12 +113,14 @@ export class WebTune {
     this.workers = workers;
     /**
      * engine says what computes: {choice, training, cpuEngine, gpu}.
-     * training is "cpu" (everything on the WebAssembly engine cpuEngine) or
-     * "webgpu-partial" (the engine choice "webgpu": the frozen quantized,
-     * F16 and NF4 products x·Wᵀ and dy·W on the GPU, everything else on the
-     * CPU); gpu is
-     * the WebGPU adapter the worker opened ({available, vendor,
-     * architecture, ...}) or why none ({available: false, reason}).
+     * training is "webgpu" (engines "auto" and "webgpu" with an adapter: a
+     * run trains whole steps on the GPU when its model allows it, and
+     * Model.gpuStep() says whether it does or why not; AdamW stays on the
+     * CPU), "webgpu-partial" (engine "webgpu" without the whole-step module:
+     * only the frozen quantized, F16 and NF4 products on the GPU) or "cpu"
+     * (everything on the WebAssembly engine cpuEngine); gpu is the WebGPU
+     * adapter the worker opened ({available, vendor, architecture, ...,
+     * wholeStep}) or why none ({available: false, reason}).
      */
     this.engine = engine;
   }
@@ -141,10 +143,11 @@ export class WebTune {
    * cross-origin isolated page) training runs data-parallel on that many
    * workers, each with its own copy of the model; results match one worker
    * within float rounding.
-   * engine: "auto" (default: open WebGPU when an adapter exists, train on
-   * the CPU), "webgpu" (WebGPU required, load fails without an adapter: the
-   * frozen quantized products run on the GPU, the rest of the step on the
-   * CPU) or "cpu" (never opens WebGPU). See engine.training.
+   * engine: "auto" (default: WebGPU when an adapter exists: whole training
+   * steps on the GPU when the model allows it, else the CPU), "webgpu"
+   * (WebGPU required, load fails without an adapter; a step that cannot run
+   * whole on the GPU still runs the frozen quantized products there) or
+   * "cpu" (never opens WebGPU). See engine.training and Model.gpuStep.
    * @param {{wasmURL?: string|URL, workerURL?: string|URL, workers?: number, engine?: "auto"|"webgpu"|"cpu"}} [opts]
    */
   static async load(opts = {}) {
@@ -169,7 +172,7 @@ export class WebTune {
     const name = init.engine ?? "";
     const engine = {
       choice,
-      training: name.startsWith("webgpu+") ? "webgpu-partial" : "cpu",
+      training: init.gpu?.available && init.gpu.wholeStep ? "webgpu" : name.startsWith("webgpu+") ? "webgpu-partial" : "cpu",
       cpuEngine: name.replace(/^webgpu\+/, ""),
       gpu: init.gpu ?? { available: false, reason: "not probed" },
     };
@@ -319,6 +322,13 @@ class Handle {
 export class Model extends Handle {
   info() { return this.call("info"); }
   summary() { return this.call("summary"); }
+  /**
+   * gpuStep says how the last run trains: {on: true} when its steps run
+   * whole on the GPU, else {on: false, reason} (reason "" when no GPU was
+   * opened for training); with the last step's bytes up and down, its
+   * dispatches, the LoRA floats and the weights' bytes.
+   */
+  gpuStep() { return this.call("gpuStep"); }
   injectLoRA(opts = {}) { return this.call("injectLoRA", [opts]); }
   textStats(text, opts = {}) { return this.call("textStats", [text, opts]); }
   generate(prompt, opts = {}) { return this.call("generate", [prompt, opts]); }
@@ -375,6 +385,13 @@ export class SequentialModel extends Handle {
   /** predict returns {output: Float32Array, shape}. */
   predict(input, inputShape) { return this.call("predict", [input, inputShape]); }
   summary() { return this.call("summary"); }
+  /**
+   * gpuStep says how the last run trains: {on: true} when its steps run
+   * whole on the GPU, else {on: false, reason} (reason "" when no GPU was
+   * opened for training); with the last step's bytes up and down, its
+   * dispatches, the LoRA floats and the weights' bytes.
+   */
+  gpuStep() { return this.call("gpuStep"); }
 }
 
 export default WebTune;

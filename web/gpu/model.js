@@ -177,7 +177,10 @@ class GPUModel {
     this.packedLen = off;
     this.maxR = Math.max(1, ...plan.loras.map((lo) => lo.r));
     this.mark = { ...eng.stats };
-    this.stats = { steps: 0, dispatches: 0, bytesUploaded: 0, bytesReadBack: 0, embed: 0, layers: [], head: 0, recordMs: 0, waitMs: 0 };
+    // stats: the last call's figures (what crossed since the call before it:
+    // setLoRA's upload included), and the last training step's under train
+    this.stats = { steps: 0, evals: 0, backward: false, dispatches: 0, bytesUploaded: 0, bytesReadBack: 0, embed: 0, layers: [], head: 0,
+      recordMs: 0, waitMs: 0, train: null };
   }
 
   /** setLoRA uploads the LoRA parameters: for each plan.loras entry in order, A (r·in) then B (out·r). */
@@ -243,16 +246,18 @@ class GPUModel {
     const res = await eng.read(a.out, N + G, enc);
     const t2 = performance.now();
     const now = eng.stats;
-    Object.assign(this.stats, {
-      steps: this.stats.steps + 1,
+    const last = {
+      backward,
       dispatches: now.dispatches - this.mark.dispatches,
       bytesUploaded: now.bytesUploaded - this.mark.bytesUploaded,
       bytesReadBack: now.bytesReadBack - this.mark.bytesReadBack,
       ...st,
       recordMs: t1 - t0,
       waitMs: t2 - t1,
-    });
+    };
     this.mark = { ...now };
+    const train = backward ? { ...last, layers: [...st.layers] } : this.stats.train;
+    this.stats = { steps: this.stats.steps + (backward ? 1 : 0), evals: this.stats.evals + (backward ? 0 : 1), ...last, train };
     return { losses: res.subarray(0, N), grads: backward ? res.subarray(N) : null };
   }
 

@@ -25,51 +25,87 @@ export async function startEngine(onExit = exitHandler) {
     state.wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: state.workers, engine: "cpu" });
   }
   state.wt.onExit = onExit;
+  engineRefused = refused;
+  forgetGPUUse();
   $("engine-info").textContent = refused + engineText(state.wt.engine);
 }
 
 /**
- * engineLabel names what runs the training step, for the progress line.
- * WebGPU runs only the frozen weights' products so far, never the whole step,
- * and only for quantized, F16/BF16 or NF4 weights: the label says whether this
- * run's products did (checkGPUUse, after its first step).
+ * engineLabel names what runs the training step, for the progress line:
+ * "WebGPU (<adapter>): whole step" when the run's steps run whole on the
+ * GPU, else the CPU engine, with the reason when a GPU was opened but cannot
+ * run this model's step (Model.gpuStep, asked by checkGPUUse), and, under
+ * the engine "webgpu" without a whole step, whether the frozen weights'
+ * products ran on the GPU.
  */
 export function engineLabel(e = state.wt?.engine) {
   if (!e) return "";
-  const cpu = e.cpuEngine.startsWith("wasm-simd") ? "CPU (WebAssembly SIMD)" : "CPU (WebAssembly)";
-  if (e.training !== "webgpu-partial" || gpuUsed === null) return cpu;
-  return gpuUsed ? `${cpu} + WebGPU for the frozen weights` : `${cpu} (nothing of this model on WebGPU: float32 weights)`;
+  const cpu = cpuName(e);
+  if (gpuStep?.on) return `WebGPU (${adapterName(e.gpu)}): whole step`;
+  const partial = partialUsed === null ? "" : partialUsed ? " + WebGPU for the frozen weights" : " (nothing of this model on WebGPU: float32 weights)";
+  if (gpuStep?.reason) return `${cpu}${partial}: WebGPU cannot run this step (${gpuStep.reason})`;
+  return cpu + partial;
 }
 
-// gpuUsed says whether the current run's frozen products ran on the GPU (null: not known yet).
-let gpuUsed = null;
+// gpuStep is how the current run trains (Model.gpuStep: {on, reason}), null
+// until asked; partialUsed says whether its frozen products ran on the GPU
+// under the engine "webgpu" without a whole step (null: not known or not asked).
+let gpuStep = null;
+let partialUsed = null;
 
-/** checkGPUUse asks the engine whether this run's products ran on the GPU (after its first step); forgetGPUUse resets it for a new run. */
-export async function checkGPUUse() {
-  if (state.wt?.engine?.training !== "webgpu-partial") return;
-  const s = await state.wt.gpuStats().catch(() => null);
-  gpuUsed = !!s && s.offloaded > 0;
+/**
+ * checkGPUUse asks the model (the page's, unless given) how its run trains
+ * (after train() and again after the first step) and refreshes the engine
+ * line; forgetGPUUse resets it for a new run.
+ */
+export async function checkGPUUse(model = state.model) {
+  const e = state.wt?.engine;
+  if (!e || e.training === "cpu" || !model) return;
+  gpuStep = await model.gpuStep().catch(() => null);
+  partialUsed = null;
+  if (!gpuStep?.on && e.choice === "webgpu") {
+    const s = await state.wt.gpuStats().catch(() => null);
+    if (s && s.offloaded !== undefined) partialUsed = s.offloaded > 0;
+  }
+  $("engine-info").textContent = engineRefused + engineText(e);
 }
 
 export function forgetGPUUse() {
-  gpuUsed = null;
+  gpuStep = null;
+  partialUsed = null;
 }
 
 function adapterName(g) {
   return [g.vendor, g.architecture, g.device].filter(Boolean).join(" ") || "unnamed adapter";
 }
 
+// engineRefused is the sentence on a WebGPU choice that could not run, kept before the engine line.
+let engineRefused = "";
+
 /** engineText says in plain words which engine trains and which GPU adapter, if any, was found. */
 export function engineText(e) {
   const runs = `Training runs on the ${engineLabel(e)}.`;
+  const gpu = e.gpu.available ? adapterName(e.gpu) : "";
+  const partialNote = "Only the products with the frozen weights run on it, when they are quantized, F16 or NF4 (QLoRA); the LoRA, attention and every other part of the step run on the CPU";
+  if (gpuStep?.on) {
+    return `Training runs on WebGPU (${gpu}): the whole step (forward, loss and backward) runs on the GPU; only the optimizer (AdamW) runs on the ${cpuName(e)}.`;
+  }
+  if (gpuStep?.reason) {
+    const partial = e.choice === "webgpu" ? ` ${partialNote}.` : "";
+    return `Training runs on the ${cpuName(e)}: WebGPU (${gpu}) cannot run this step: ${gpuStep.reason.replace(/\.?$/, ".")}${partial}`;
+  }
+  if (e.training === "webgpu") {
+    return `Training runs on WebGPU (${gpu}) when the model allows it: the whole step on the GPU (LoRA without dropout); otherwise on the ${cpuName(e)}, and the page says why.`;
+  }
   if (e.training === "webgpu-partial") {
-    return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. Only the products with the frozen weights run on it, when they are quantized, F16 or NF4 (QLoRA); the LoRA, attention and every other part of the step run on the CPU, and a model with float32 weights (the built-in one) trained without QLoRA runs wholly on the CPU.`;
+    return `${runs} WebGPU adapter: ${gpu}. ${partialNote}, and a model with float32 weights trained without QLoRA runs wholly on the CPU.`;
   }
-  if (e.gpu.available) {
-    return `${runs} WebGPU adapter: ${adapterName(e.gpu)}. It is opened, but with Auto the training step does not run on it yet: choose WebGPU to run the frozen weights' products there.`;
-  }
-  if (e.choice === "cpu") return runs;
+  if (e.choice === "cpu" || e.gpu.available) return runs;
   return `${runs} No WebGPU here: ${e.gpu.reason}`;
+}
+
+function cpuName(e) {
+  return e.cpuEngine.startsWith("wasm-simd") ? "CPU (WebAssembly SIMD)" : "CPU (WebAssembly)";
 }
 
 /** stopEngine ends the engine and every model in it. */

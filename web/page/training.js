@@ -170,6 +170,7 @@ export async function startTraining() {
     delete $("progress-text").dataset.report;
     forgetGPUUse();
     const run = await m.train({ text, steps: s.steps, lr: s.lr, batch: s.batch, seqLen: s.seqLen, evalFraction: plan.evalFraction, onProgress, onActivity });
+    checkGPUUse(); // the run has chosen where it trains: the engine line says so before its first step
     $("progress").max = run.config.steps;
     // this is now the newest run: an older one's offer goes, and a reload
     // before the first periodic checkpoint offers this run, not the older
@@ -258,7 +259,9 @@ async function resumeFrom(rec) {
     $("progress").value = h.step;
     setProgressText(`Resumed at step ${h.step} of ${h.steps}.`);
     mark("resumedAt", h.step);
+    forgetGPUUse();
     const run = await m.train({ resume: true, onProgress, onActivity });
+    checkGPUUse();
     attachRun(run);
   } finally {
     state.busy = false;
