@@ -6,7 +6,12 @@
 // reports arrive before the first step's progress, a memory() call made
 // during the first step is answered before that step ends, Stop ends the run
 // within one step, the page shows tokens/s and memory. Batch 1 on two
-// workers trains on one. Nothing here is timed: the machine may be slow.
+// workers trains on one. The adapter the page's Download adapter button
+// gives loads in llama.cpp (node-llama-cpp) onto the base and changes its
+// output; on the base's F32 twin llama.cpp with that adapter equals
+// webtune's native forward with it within 1e-4 (scripts/lib/adaptercheck.mjs
+// says why the quantized base itself is only compared there). Nothing here
+// is timed: the machine may be slow.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -14,20 +19,24 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { buildAll, startServer, launch, root } from "../lib/browser.mjs";
+import { checkAdapter } from "../lib/adaptercheck.mjs";
+import { close as closeLlama } from "../lib/llamacpp.mjs";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "webtune-page-realsize-"));
 const modelPath = path.join(tmp, "smollm2-135m.gguf");
+const f32Path = path.join(tmp, "smollm2-135m.f32.gguf"); // the same values decoded to F32
 const text = "the quick brown fox jumps over the lazy dog while a small cook writes her diary. ".repeat(120);
 let server, browser;
 
 before(async () => {
   buildAll();
-  execFileSync(process.env.GO ?? "go", ["run", "./scripts/bench/realsize", "-shapes", "smollm2-135m", "-write", tmp], { cwd: root, stdio: "inherit" });
+  execFileSync(process.env.GO ?? "go", ["run", "./scripts/bench/realsize", "-shapes", "smollm2-135m", "-write", tmp, "-f32"], { cwd: root, stdio: "inherit" });
   server = await startServer();
   browser = await launch();
 });
 
 after(async () => {
+  await closeLlama();
   await browser?.close();
   await server?.stop();
   rmSync(tmp, { recursive: true, force: true });
@@ -106,7 +115,7 @@ test("JS API: a 135M-shaped model reports inside its steps, answers during a ste
   await page.context().close();
 });
 
-test("page: the memory estimate before loading and the refusal of what cannot fit; the model-file input, Train shows where the step is, tokens/s and memory; Stop ends within one step", { timeout: 900_000 }, async () => {
+test("page: the memory estimate before loading and the refusal of what cannot fit; the model-file input, Train shows where the step is, tokens/s and memory; Stop ends within one step; the downloaded adapter works in llama.cpp as in webtune", { timeout: 900_000 }, async (t) => {
   const page = await openPage();
   const estimate = () => page.textContent("[data-testid=memory-estimate]");
   // batch 64 of 2048 tokens cannot fit: refused from the header, before loading
@@ -137,6 +146,7 @@ test("page: the memory estimate before loading and the refusal of what cannot fi
   await page.waitForFunction(() => document.querySelector("#model-info").textContent.startsWith("smollm2-135m.gguf: llama"), null, { timeout: 300_000 });
   await page.fill("[data-testid=training-text]", text);
   await page.fill("#steps", "3");
+  await page.fill("[data-testid=sample-max-tokens]", "2"); // the samples after the run: not what this test is about
   await page.click("[data-testid=train]");
   // inside the first step: the line says where the step is, the memory line moves
   await page.waitForFunction(() => /Training step 1: (forward|backward) pass, layer \d+ of 30/.test(document.querySelector("#progress-text").textContent),
@@ -150,5 +160,18 @@ test("page: the memory estimate before loading and the refusal of what cannot fi
   const stoppedAt = +(await page.textContent("#progress-text")).match(/Stopped at step (\d+)/)[1];
   assert.ok(stoppedAt >= 1 && stoppedAt <= 2, `stopped within one step of Stop: at step ${stoppedAt}`);
   assert.match(await page.textContent("#memory"), /Memory: [\d.,]+ MB in use \(wasm [\d.,]+ MB\)/);
+  // the stopped run keeps its adapter: download it as a user would
+  const checkStart = Date.now();
+  await page.waitForSelector("[data-testid=download-adapter]:enabled", { timeout: 300_000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=download-adapter]")]);
+  assert.equal(download.suggestedFilename(), "smollm2-135m-lora-r8.gguf");
+  const adapterPath = path.join(tmp, download.suggestedFilename());
+  await download.saveAs(adapterPath);
   await page.context().close();
+  // llama.cpp applies it (checkAdapter throws naming what differs)
+  const c = await checkAdapter({ bin: path.join(root, "bin/webtune"), base: modelPath, f32base: f32Path, adapter: adapterPath, arch: "llama" });
+  t.diagnostic(`quantized base: webtune vs llama.cpp ${c.quant.dAdapter.toExponential(1)} with the adapter, ${c.quant.dBase.toExponential(1)} without; ` +
+    `the adapter moves llama.cpp by ${c.quant.changed.toFixed(3)}`);
+  t.diagnostic(`F32 twin: webtune vs llama.cpp ${c.f32.dAdapter.toExponential(1)} with the adapter (≤ ${c.f32.limit}), ${c.f32.dBase.toExponential(1)} without; ` +
+    `the adapter moves llama.cpp by ${c.f32.changed.toFixed(3)}; download and check took ${((Date.now() - checkStart) / 1000).toFixed(0)} s`);
 });

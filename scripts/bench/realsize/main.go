@@ -73,11 +73,12 @@ func main() {
 	writeShape := flag.String("write-shape", "", "internal: write the model of this shape to -write-path and exit")
 	writePath := flag.String("write-path", "", "internal: see -write-shape")
 	write := flag.String("write", "", "only write the models of -shapes into this directory (SHAPE.gguf) and exit: no training")
+	f32 := flag.Bool("f32", false, "with -write, also write SHAPE.f32.gguf: the same model with every quantized tensor decoded to F32")
 	flag.Parse()
 	if *writeShape != "" {
 		for _, s := range shapes {
 			if s.name == *writeShape {
-				_, err := writeModel(*writePath, s)
+				_, err := writeModel(*writePath, s, false)
 				check(err)
 				return
 			}
@@ -90,8 +91,12 @@ func main() {
 			if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {
 				continue
 			}
-			_, err := writeModel(filepath.Join(*write, s.name+".gguf"), s)
+			_, err := writeModel(filepath.Join(*write, s.name+".gguf"), s, false)
 			check(err)
+			if *f32 {
+				_, err := writeModel(filepath.Join(*write, s.name+".f32.gguf"), s, true)
+				check(err)
+			}
 		}
 		return
 	}
@@ -214,8 +219,13 @@ func scanLinesOrCR(data []byte, atEOF bool) (int, []byte, error) {
 }
 
 // writeModel writes a random-weight model of shape s to path and returns
-// its size.
-func writeModel(path string, s shape) (int64, error) {
+// its size. With f32 every quantized tensor is written decoded to F32 (the
+// same values, bit for bit as ggml decodes them): llama.cpp then multiplies
+// in float32 too, without rounding its activations to 8-bit blocks, so its
+// output can be compared with webtune's at the F32 tolerance (at real sizes
+// those roundings flip a few values on last-ulp differences and move the
+// log-probs by 1e-2..1e-1; scripts/lib/adaptercheck.mjs).
+func writeModel(path string, s shape, f32 bool) (int64, error) {
 	w := gguf.NewWriter()
 	v := tokenizer.ByteVocab()
 	for i := len(v.Tokens); i < s.vocab; i++ { // filler pieces up to the real vocabulary size
@@ -272,6 +282,13 @@ func writeModel(path string, s shape) (int64, error) {
 		data, err := quant.Random(typ, rows, cols, 0.05, seed)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+		if f32 {
+			vals := make([]float32, rows*cols)
+			if err := gguf.Decode(typ, vals, data); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return w.AddTensorF32(name, []uint64{uint64(cols), uint64(rows)}, vals, gguf.TypeF32)
 		}
 		return w.AddTensor(name, typ, []uint64{uint64(cols), uint64(rows)}, data)
 	}
