@@ -261,9 +261,13 @@ class GPUModel {
     return { losses: res.subarray(0, N), grads: backward ? res.subarray(N) : null };
   }
 
-  // ensureActs returns the (B, T) buffers, allocating them on a new shape.
+  // ensureActs returns the buffers for a (B, T) step: those of the last
+  // allocation when it has the same T and at least B rows of sequences
+  // (an evaluation batch smaller than the training batch reuses them: every
+  // op takes its sizes from the step, not from the buffers), else new ones.
   ensureActs(B, T) {
-    if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
+    const a0 = this.acts;
+    if (a0 && a0.T === T && B <= a0.B) return B === a0.B ? a0 : { ...a0, B, N: B * T, rows: lossRows(B * T, this.plan.V) };
     this.freeActs();
     const p = this.plan, N = B * T, C = p.C, F = p.F, qC = p.NH * p.HS, kvC = p.NKV * p.HS;
     const list = [];
