@@ -11,17 +11,23 @@ import (
 )
 
 // tileFloats bounds the dequantized scratch of one product: 2^19 values
-// (2 MiB of float32), whole rows, a multiple of 16 rows (the blocked
-// kernel's panel width) when W is wide enough.
+// (2 MiB of float32) unless one k-block of rows of W is larger (tileRows).
 const tileFloats = 1 << 19
 
 // parallelDecode is the number of values in a tile above which its rows
 // are decoded on several goroutines (under wasm GOMAXPROCS is 1).
 const parallelDecode = 1 << 15
 
-// tileRows returns the rows of W per tile for W with cols columns.
+// tileRows returns the rows of W per tile of a dy·W product (eachRowTile)
+// for W with cols columns: whole k-blocks of kChunk rows, as many as fit in
+// tileFloats, at least one (then the tile is kChunk·cols floats, 8 MiB at
+// 8192 columns). Each tile is a k-slice of the product, and each k-slice
+// is one more pass of the engine over dx (both float32 engines block k by
+// 256, so a float32 product of the same shape makes as many): tiles of 96
+// rows (2 MiB at Qwen2.5-0.5B's 4864 columns) made ten passes where the
+// float32 product makes four, and cost wasm Q6_K dy·W about a tenth more.
 func tileRows(rows, cols int) int {
-	t := max(16, (tileFloats/cols)&^15)
+	t := max(kChunk, tileFloats/cols/kChunk*kChunk)
 	return min(t, rows)
 }
 
