@@ -58,8 +58,9 @@ bench-browser: deps deps-apt
 bench-realsize:
 	$(GO) run ./scripts/bench/realsize $(REALSIZE_ARGS)
 
-## bench-page-realsize: the SmolLM2-135M and Qwen2.5-0.5B shapes in Chromium through the JS API on 1 and 2
-## workers: load time, tokens/s, peak wasm memory per worker against the page's estimate (PAGE_REALSIZE_ARGS=--shapes=...)
+## bench-page-realsize: the four real-size shapes in Chromium, through the JS API and through the page's model-file input
+## and controls: load, tokens/s, memory against the estimate, and each downloaded adapter checked in llama.cpp
+## (PAGE_REALSIZE_ARGS=--shapes=... --via=api,input --workers=1,2; --interleave=N: page vs native, N alternating rounds)
 bench-page-realsize: deps deps-apt
 	node scripts/bench/page-realsize.mjs $(PAGE_REALSIZE_ARGS)
 

@@ -174,7 +174,7 @@ function nativeTokS(modelPath, workers) {
   writeFileSync(data, text);
   const r = spawnSync(bin, ["train", "--model", modelPath, "--data", data, "--out", path.join(tmp, "native.adapter.gguf"),
     "--rank", "8", "--alpha", "16", "--targets", "attn_q,attn_v", "--seq-len", String(seqLen), "--batch", String(workers),
-    "--workers", String(workers), "--steps", String(steps), "--eval-fraction", "-1", "--checkpoint-every", "0", "--recompute", "off"],
+    "--workers", String(workers), "--steps", String(steps), "--eval-fraction", "-1", "--checkpoint-every", "0", "--recompute=off"],
   { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`webtune train: ${r.stderr}`);
   const all = [...r.stderr.matchAll(/([\d.]+) tok\/s/g)];
