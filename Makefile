@@ -68,8 +68,9 @@ bench-wasm:
 	GOOS=js GOARCH=wasm $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec="$(WASM_EXEC)" $(PKGS)
 
 ## bench-webgpu: the WebGPU engine's products (web/gpu/engine.js) in Chromium on SmolLM2-135M and Qwen2.5-0.5B
-## projection shapes, with the adapter it got and a roofline estimate (WEBGPU_ARGS=--tokens=128 --tflops=5 --gbs=100;
-## --step=testmodel or --step=FILE.gguf adds one training step in the page, cpu vs webgpu, with its GPU traffic)
+## projection shapes, with the adapter it got and a roofline estimate, then the whole training step on those shapes in
+## the page, cpu vs webgpu: tokens/s, dispatches, bytes per step vs weights (WEBGPU_ARGS=--kernels=0 --step-seqlen=16;
+## --step=testmodel or --step=FILE.gguf trains other models)
 bench-webgpu: deps deps-apt
 	node scripts/bench/webgpu.mjs $(WEBGPU_ARGS)
 

@@ -23,6 +23,8 @@ export interface StepStats {
   /** Milliseconds spent recording on the CPU, and from submit to the read-back's arrival. */
   recordMs: number;
   waitMs: number;
+  /** Milliseconds the caller spent between the previous call's return and this call (Go: AdamW, packing the LoRA); null on the first. */
+  betweenMs: number | null;
 }
 
 /** What computes in an instance (WebTune.engine). */

@@ -177,10 +177,11 @@ class GPUModel {
     this.packedLen = off;
     this.maxR = Math.max(1, ...plan.loras.map((lo) => lo.r));
     this.mark = { ...eng.stats };
+    this.lastEnd = null;
     // stats: the last call's figures (what crossed since the call before it:
     // setLoRA's upload included), and the last training step's under train
     this.stats = { steps: 0, evals: 0, backward: false, dispatches: 0, bytesUploaded: 0, bytesReadBack: 0, embed: 0, layers: [], head: 0,
-      recordMs: 0, waitMs: 0, train: null };
+      recordMs: 0, waitMs: 0, betweenMs: null, train: null };
   }
 
   /** setLoRA uploads the LoRA parameters: for each plan.loras entry in order, A (r·in) then B (out·r). */
@@ -254,7 +255,10 @@ class GPUModel {
       ...st,
       recordMs: t1 - t0,
       waitMs: t2 - t1,
+      // the caller's time since the last call returned (Go: the optimizer, packing the LoRA, setLoRA)
+      betweenMs: this.lastEnd === null ? null : t0 - this.lastEnd,
     };
+    this.lastEnd = performance.now();
     this.mark = { ...now };
     const train = backward ? { ...last, layers: [...st.layers] } : this.stats.train;
     this.stats = { steps: this.stats.steps + (backward ? 1 : 0), evals: this.stats.evals + (backward ? 0 : 1), ...last, train };
