@@ -182,16 +182,17 @@ export class WebTune {
   gpuStats(): Promise<{
     /** The last whole-step model (web/gpu/model.js): its last call's figures, and its last training step's under train. */
     step?: StepStats & { steps: number; evals: number; backward: boolean; train: StepStats | null };
-    offloaded: number;
-    fallbacks: number;
-    uploads: number;
-    lastError: string;
+    /** The rest under the engine "webgpu" only (its per-product path; "auto" has step alone). */
+    offloaded?: number;
+    fallbacks?: number;
+    uploads?: number;
+    lastError?: string;
     /** GPU compute dispatches so far. */
-    dispatches: number;
+    dispatches?: number;
     /** Bytes sent to the GPU so far, the weights' uploads included (weightBytes). */
-    bytesUploaded: number;
-    bytesReadBack: number;
-    weightBytes: number;
+    bytesUploaded?: number;
+    bytesReadBack?: number;
+    weightBytes?: number;
   } | null>;
   /** The tensor path on the default instance. */
   static sequential(opts: SequentialOptions): Promise<SequentialModel>;
