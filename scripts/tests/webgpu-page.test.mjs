@@ -15,6 +15,9 @@
 //   exactly the LoRA parameters, the token ids and the targets go up and the
 //   losses and the LoRA gradients come back (a per-step weight upload would
 //   fail it).
+// - With two data-parallel workers the primary trains its share whole-step
+//   on the GPU, the replica on the CPU (replicas never open WebGPU), and the
+//   losses match two CPU workers'.
 // - An adapter trained whole-step on the GPU (qwen3, float32 weights) loads
 //   in llama.cpp (node-llama-cpp) and its next-token log-probs equal
 //   `webtune generate`'s with it.
@@ -240,6 +243,42 @@ test("engine webgpu: whole steps on the GPU, 20 steps match the CPU engine's los
     checkWholeStep(`${name}${qlora ? " (QLoRA)" : ""}`, r);
     assert.ok(r.webgpu.losses.at(-1) < r.webgpu.losses[0], `${name}: the loss did not fall on the GPU`);
   }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("data-parallel workers with WebGPU: the primary trains its share whole-step on the GPU, the replica on the CPU, and the losses match two CPU workers", { timeout: 300_000 }, async () => {
+  const { context, page, problems } = await openPage(gpuBrowser);
+  const b64 = readFileSync(path.join(models, "spm-q8-gqa.gguf")).toString("base64");
+  const r = await page.evaluate(async (b64) => {
+    const { WebTune } = await import("./webtune.js");
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const text = "The quick brown fox jumps over the lazy dog. ".repeat(12);
+    const out = {};
+    for (const engine of ["cpu", "webgpu"]) {
+      const wt = await WebTune.load({ wasmURL: "webtune.wasm", workers: 2, engine });
+      try {
+        const m = await wt.loadModel(bytes.slice());
+        await m.injectLoRA({ rank: 4, alpha: 8, targets: ["attn_q", "attn_v"], seed: 7 });
+        let workers = 0;
+        const res = await (await m.train({ text, steps: 6, batch: 2, seqLen: 16, lr: 5e-3, seed: 5, evalEvery: 0, onProgress: (p) => (workers = p.workers) })).done;
+        out[engine] = { state: res.state, losses: res.history.losses, workers, gpuStep: await m.gpuStep(), isolated: globalThis.crossOriginIsolated };
+      } finally {
+        wt.terminate();
+      }
+    }
+    return out;
+  }, b64);
+  assert.equal(r.cpu.isolated, true, "the test server must make the page cross-origin isolated");
+  assert.equal(r.cpu.workers, 2);
+  assert.equal(r.webgpu.workers, 2);
+  assert.equal(r.webgpu.state, "done");
+  assert.equal(r.webgpu.gpuStep.on, true, r.webgpu.gpuStep.reason);
+  assert.equal(r.webgpu.gpuStep.steps, 6);
+  let worst = 0;
+  for (let i = 0; i < 6; i++) worst = Math.max(worst, Math.abs(r.webgpu.losses[i] - r.cpu.losses[i]) / r.cpu.losses[i]);
+  console.log(`2 workers, GPU primary + CPU replica vs 2 CPU workers: max relative loss difference ${worst.toExponential(2)}`);
+  assert.ok(worst < 1e-3, `losses differ by ${worst}`);
   assert.deepEqual(problems, []);
   await context.close();
 });
