@@ -205,6 +205,12 @@ test("malformed plans and calls are refused with the field named", { timeout: 12
     out.setLoRA = await tryIt(() => m.setLoRA(new Float32Array(5)));
     out.T = await tryIt(() => m.step({ tokens: new Int32Array(13), targets: new Int32Array(13), B: 1, T: 13 }));
     out.tokens = await tryIt(() => m.step({ tokens: new Int32Array(4), targets: new Int32Array(6), B: 1, T: 6 }));
+    // a batch whose attention probabilities pass the binding limit: refused before any dispatch, nothing kept
+    const big = Math.ceil(eng.maxBindingBytes / (4 * p.NH * 12 * 12)) + 1;
+    out.big = await tryIt(() => m.reserve(big, 12));
+    out.after = m.acts === null;
+    await m.setLoRA(new Float32Array((await (async () => { let n = 0; for (const lo of p.loras) n += lo.r * lo.in + lo.out * lo.r; return n; })())));
+    out.stillWorks = (await m.step({ tokens: new Int32Array(6), targets: new Int32Array(6), B: 1, T: 6, dloss: 1 })).losses.length;
     m.destroy();
     return out;
   }, buildPlan);
@@ -215,4 +221,7 @@ test("malformed plans and calls are refused with the field named", { timeout: 12
   assert.match(errs.setLoRA, /^RangeError: webgpu model: setLoRA got 5 values, the plan's LoRA has \d+$/);
   assert.equal(errs.T, "RangeError: webgpu model: step's T=13 is past the 12 positions of the rope tables");
   assert.equal(errs.tokens, "RangeError: webgpu model: step's tokens has 4 ids, want B·T = 6");
+  assert.match(errs.big, /^GPULimitError: webgpu: the activations of a step of \d+×12 tokens do not fit this GPU: its attention probabilities \[\d+×4×12×12\] take \d+ bytes, over the storage binding limit of \d+$/);
+  assert.equal(errs.after, true, "a refused shape keeps no buffers");
+  assert.equal(errs.stillWorks, 6, "the model still steps after a refused shape");
 });

@@ -22,6 +22,7 @@
 //               rest (allocated on the first step of a shape, reused after)
 import * as ops from "./ops.js";
 import { attention, attentionBackward } from "./attention.js";
+import { GPULimitError } from "./engine.js";
 
 /** SLOTS are the linear slots of a block, in the plan's layer objects. */
 export const SLOTS = ["q", "k", "v", "o", "gate", "up", "down"];
@@ -213,7 +214,7 @@ class GPUModel {
     if (backward && !Number.isFinite(dloss)) fail(`step's dloss must be a number, got ${dloss}`);
     eng.checkAlive();
     const t0 = performance.now();
-    const a = this.ensureActs(B, T);
+    const a = await this.reserve(B, T);
     eng.write(a.tokens, tokens);
     eng.write(a.targets, targets);
     const enc = eng.device.createCommandEncoder({ label: "webtune step" });
@@ -265,6 +266,34 @@ class GPUModel {
     return { losses: res.subarray(0, N), grads: backward ? res.subarray(N) : null };
   }
 
+  /**
+   * reserve allocates the activations of a (B, T) step now (step does it on
+   * a new shape) and returns them; a shape whose buffers pass the device's
+   * binding limit or memory throws a GPULimitError naming the step's shape
+   * and bytes, and holds nothing. acts.bytes is what they take.
+   */
+  async reserve(B, T) {
+    checkInt(B, "B");
+    checkInt(T, "T");
+    if (T > this.plan.P) fail(`T=${T} is past the ${this.plan.P} positions of the rope tables`);
+    const a0 = this.acts;
+    if (a0 && a0.T === T && B <= a0.B) return this.ensureActs(B, T); // no allocation
+    const dev = this.eng.device;
+    dev.pushErrorScope("out-of-memory");
+    let a, thrown = null;
+    try {
+      a = this.ensureActs(B, T);
+    } catch (e) {
+      thrown = e;
+    }
+    const oom = await dev.popErrorScope();
+    if (!thrown && !oom) return a;
+    const bytes = this.pending;
+    this.freeActs();
+    const why = thrown ? thrown.message.replace(/^webgpu: /, "") : `out of GPU memory after ${(bytes / 2 ** 20).toFixed(0)} MiB: ${oom.message}`;
+    throw new GPULimitError(`the activations of a step of ${B}×${T} tokens do not fit this GPU: ${why}`);
+  }
+
   // ensureActs returns the buffers for a (B, T) step: those of the last
   // allocation when it has the same T and at least B rows of sequences
   // (an evaluation batch smaller than the training batch reuses them: every
@@ -275,16 +304,25 @@ class GPUModel {
     this.freeActs();
     const p = this.plan, N = B * T, C = p.C, F = p.F, qC = p.NH * p.HS, kvC = p.NKV * p.HS;
     const list = [];
+    this.pending = 0;
     const buf = (n, label) => {
+      this.pending += 4 * n;
       const b = this.eng.buffer(n, label);
       list.push(b);
       return b;
     };
     const rows = lossRows(N, p.V);
+    // the largest buffers first, before allocating anything
+    const lim = this.eng.maxBindingBytes;
+    for (const [what, n] of [[`its attention probabilities [${B}×${p.NH}×${T}×${T}]`, B * p.NH * T * T], [`its feed-forward activations [${N}×${F}]`, N * F],
+      [`its residual stream [${N}×${Math.max(C, qC)}]`, N * Math.max(C, qC)], [`its logits chunk [${rows}×${p.V}]`, rows * p.V]]) {
+      if (4 * n > lim) throw new GPULimitError(`${what} take ${4 * n} bytes, over the storage binding limit of ${lim}`);
+    }
     const shared = {}; // one buffer for what no backward reads
     const scratch = (name, n) => (shared[name] ??= buf(n, `${name} (scratch)`));
     const lora = (slot) => slot.lora >= 0; // false for -1, null or undefined
     const a = { B, T, N, rows, list };
+    this.partial = list; // freed by freeActs if an allocation below throws
     a.tokens = buf(N, "tokens");
     a.targets = buf(N, "targets");
     a.layers = p.layers.map((ly, l) => {
@@ -345,13 +383,15 @@ class GPUModel {
     a.dk = buf(N * kvC, "dk");
     a.dkr = buf(N * kvC, "dkr");
     a.dv = buf(N * kvC, "dv");
+    a.bytes = this.pending;
     this.acts = a;
     return a;
   }
 
   freeActs() {
-    for (const b of this.acts?.list ?? []) b.destroy();
+    for (const b of this.acts?.list ?? this.partial ?? []) b.destroy();
     this.acts = null;
+    this.partial = null;
   }
 
   // linear records y (= or +=) x·Wᵀ for a slot, plus its LoRA:
