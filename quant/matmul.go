@@ -7,6 +7,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/webtune/webtune/gguf"
 	"github.com/webtune/webtune/tensor"
 )
 
@@ -58,7 +59,7 @@ func MatMulXWt[T tensor.Numeric](e tensor.Engine[T], w *Matrix, y, x []T, n int)
 		e = tensor.NewBlocked[T]()
 	}
 	R, C := w.rows, w.cols
-	eachColTile(w, func(r0, rc, p0, pc int, tile []T) {
+	eachColTile(w, rowDecoder(e), func(r0, rc, p0, pc int, tile []T) {
 		var beta T
 		if p0 > 0 {
 			beta = 1
@@ -86,7 +87,7 @@ func MatMulXW[T tensor.Numeric](e tensor.Engine[T], w *Matrix, dx, dy []T, n int
 		e = tensor.NewBlocked[T]()
 	}
 	R, C := w.rows, w.cols
-	eachRowTile(w, func(r0, rc int, tile []T) {
+	eachRowTile(w, rowDecoder(e), func(r0, rc int, tile []T) {
 		var beta T
 		if r0 > 0 {
 			beta = 1
@@ -99,6 +100,22 @@ func MatMulXW[T tensor.Numeric](e tensor.Engine[T], w *Matrix, dx, dy []T, n int
 // must not overflow int.
 func (m *Matrix) fitsN(n int) bool {
 	return n >= 0 && n <= math.MaxInt/max(m.rows, m.cols, 1)
+}
+
+// RowDecoder is an engine that decodes some block types faster than Go
+// (the WebAssembly SIMD engine: Q8_0, where Go's wasm code is scalar).
+// DecodeRows decodes blocks blocks of type typ from each of rows rows
+// (row r at src[r·srcStride:]) into dst (row r at dst[r·dstStride:]), the
+// values gguf's decoder gives, and reports whether it did; false leaves
+// the work to Go.
+type RowDecoder interface {
+	DecodeRows(typ gguf.TensorType, dst []float32, dstStride int, src []byte, srcStride, rows, blocks int) bool
+}
+
+// rowDecoder returns e as a RowDecoder, or nil.
+func rowDecoder(e any) RowDecoder {
+	rd, _ := e.(RowDecoder)
+	return rd
 }
 
 // scratch32 recycles float32 tiles between products (*[]float32).
@@ -132,15 +149,16 @@ func asT[T tensor.Numeric](tile []float32, wide []T) []T {
 	return wide[:len(tile)]
 }
 
-// eachRowTile decodes W a tile of whole rows at a time and calls fn with
-// the tile's first row, its row count and its values [rc×cols].
-func eachRowTile[T tensor.Numeric](m *Matrix, fn func(r0, rc int, tile []T)) {
+// eachRowTile decodes W a tile of whole rows at a time (through rd when
+// it takes the type) and calls fn with the tile's first row, its row count
+// and its values [rc×cols].
+func eachRowTile[T tensor.Numeric](m *Matrix, rd RowDecoder, fn func(r0, rc int, tile []T)) {
 	t := tileRows(m.rows, m.cols)
 	withScratch(t*m.cols, func(s []float32, wide []T) {
 		for r0 := 0; r0 < m.rows; r0 += t {
 			rc := min(t, m.rows-r0)
 			tile := s[:rc*m.cols]
-			m.decodeParallel(tile, r0, r0+rc, 0, m.cols)
+			m.decodeParallel(rd, tile, r0, r0+rc, 0, m.cols)
 			fn(r0, rc, asT(tile, wide))
 		}
 	})
@@ -149,8 +167,8 @@ func eachRowTile[T tensor.Numeric](m *Matrix, fn func(r0, rc int, tile []T)) {
 // eachColTile decodes W in tiles of up to tileFloats/kChunk rows by kChunk
 // columns (row tiles outer, column slices inner) and calls fn with the
 // tile's first row and row count, its first column and column count, and
-// its values [rc×pc].
-func eachColTile[T tensor.Numeric](m *Matrix, fn func(r0, rc, p0, pc int, tile []T)) {
+// its values [rc×pc]; rd as in eachRowTile.
+func eachColTile[T tensor.Numeric](m *Matrix, rd RowDecoder, fn func(r0, rc, p0, pc int, tile []T)) {
 	pw := min(kChunk, m.cols)
 	t := min(m.rows, max(16, tileFloats/pw))
 	withScratch(t*pw, func(s []float32, wide []T) {
@@ -159,7 +177,7 @@ func eachColTile[T tensor.Numeric](m *Matrix, fn func(r0, rc, p0, pc int, tile [
 			for p0 := 0; p0 < m.cols; p0 += pw {
 				pc := min(pw, m.cols-p0)
 				tile := s[:rc*pc]
-				m.decodeParallel(tile, r0, r0+rc, p0, pc)
+				m.decodeParallel(rd, tile, r0, r0+rc, p0, pc)
 				fn(r0, rc, p0, pc, asT(tile, wide))
 			}
 		}
@@ -168,9 +186,16 @@ func eachColTile[T tensor.Numeric](m *Matrix, fn func(r0, rc, p0, pc int, tile [
 
 // decodeParallel decodes columns p0..p0+pc of rows r0..r1-1 into dst
 // [(r1-r0)×pc], split by rows over GOMAXPROCS goroutines when the tile is
-// large. p0 and pc are whole blocks.
-func (m *Matrix) decodeParallel(dst []float32, r0, r1, p0, pc int) {
+// large; or in one call of rd when rd takes the type. p0 and pc are whole
+// blocks.
+func (m *Matrix) decodeParallel(rd RowDecoder, dst []float32, r0, r1, p0, pc int) {
 	rows := r1 - r0
+	if rd != nil {
+		bs, ts := m.typ.BlockSize(), m.typ.TypeSize()
+		if rd.DecodeRows(m.typ, dst, pc, m.data[r0*m.rowBytes+p0/bs*ts:], m.rowBytes, rows, pc/bs) {
+			return
+		}
+	}
 	workers := min(runtime.GOMAXPROCS(0), rows)
 	if workers <= 1 || len(dst) < parallelDecode {
 		m.decodeCols(dst, r0, r1, p0, pc)

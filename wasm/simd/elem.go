@@ -86,6 +86,7 @@ func ElemModules() [][]byte {
 		{"lse_rows", lseRowsFn(), nil},
 		{"rmsnorm_fwd", rmsnormFwdFn(), nil},
 		{"rmsnorm_bwd", rmsnormBwdFn(), nil},
+		{"q8_0_rows", q80RowsFn(), nil}, // qdecode.go
 	}
 	var mods [][]byte
 	for start := 0; start < len(fns); {

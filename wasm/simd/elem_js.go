@@ -23,7 +23,7 @@ import (
 // in another order (see elem.go).
 
 // elemNames are the module's exports (elem.go).
-var elemNames = []string{"swiglu_fwd", "swiglu_bwd", "ce_grad", "softmax_rows", "softmax_bwd_rows", "lse_rows", "rmsnorm_fwd", "rmsnorm_bwd"}
+var elemNames = []string{"swiglu_fwd", "swiglu_bwd", "ce_grad", "softmax_rows", "softmax_bwd_rows", "lse_rows", "rmsnorm_fwd", "rmsnorm_bwd", "q8_0_rows"}
 
 var elemK struct {
 	once sync.Once
