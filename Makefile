@@ -8,7 +8,7 @@ export NODE_LLAMA_CPP_SKIP_DOWNLOAD := true
 PKGS := ./...
 BENCHTIME ?= 1s
 
-.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm bench-browser bench-realsize bench-webgpu bench-page-realsize wasm fuzz build clean
+.PHONY: run test test-native test-js test-scripts deps deps-npm deps-apt bench bench-native bench-wasm bench-browser bench-realsize bench-webgpu bench-webgpu-node bench-page-realsize wasm fuzz build clean
 
 ## run: build the CLI and the wasm, then serve the page on http://$(ADDR) (needs only Go: no npm)
 ADDR ?= 127.0.0.1:8080
@@ -73,6 +73,18 @@ bench-wasm:
 ## --step=testmodel or --step=FILE.gguf trains other models)
 bench-webgpu: deps deps-apt
 	node scripts/bench/webgpu.mjs $(WEBGPU_ARGS)
+
+## bench-webgpu-node: web/gpu's kernels and whole training step under Node with Dawn (npm webgpu, scripts/device) on this
+## machine's GPU, no browser: the products' GFLOP/s, attention, and the step's GPU time on the SmolLM2-135M and Qwen2.5-0.5B
+## shapes, each step checked against the Go CPU step (scripts/bench/gpuplan writes plans into a temp dir). Exits non-zero
+## without an adapter. Not part of make test. WEBGPU_NODE_MODELS=shape|FILE.gguf,... WEBGPU_NODE_SEQLEN=256
+## WEBGPU_NODE_ARGS=--steps=5 --reps=20 --kernels=0; a lent GPU machine has no Go or npm: scripts/device/lent.sh (BENCHMARKS.md)
+bench-webgpu-node: scripts/device/node_modules/.installed
+	scripts/device/bench.sh $(WEBGPU_NODE_ARGS)
+
+scripts/device/node_modules/.installed: scripts/device/package.json scripts/device/package-lock.json
+	cd scripts/device && npm ci --no-audit --no-fund
+	touch $@
 
 ## fuzz: long fuzzing runs (FUZZTIME each), outside make test
 FUZZTIME ?= 10m
