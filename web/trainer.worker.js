@@ -194,7 +194,7 @@ let gpuInfo = null;
 const gpuModels = [];
 
 // openGPU opens the WebGPU device for the engine choice "auto" (when an
-// adapter exists) or "webgpu" (required: no adapter is an error); "cpu"
+// adapter exists that is not a software fallback) or "webgpu" (required: no adapter is an error); "cpu"
 // never touches WebGPU. With a device, the Go side (wasm/gpu) finds the
 // engine on globalThis.webtuneGPU, the whole-step model's constructor on
 // webtuneGPUCreateModel and the choice on webtuneGPUChoice: it runs the
@@ -208,6 +208,15 @@ async function openGPU(choice) {
   } catch (e) {
     if (choice === "webgpu") throw new Error(`WebGPU was chosen, but it cannot run here: ${e.message}`);
     return { available: false, reason: e.message };
+  }
+  if (choice === "auto" && gpu.info.fallback) {
+    // A CPU rasterizer behind WebGPU (SwiftShader) trains tens of times
+    // slower than the WebAssembly engine: "auto" leaves it alone.
+    const info = gpu.info;
+    gpu.destroy();
+    gpu = null;
+    const name = [info.vendor, info.architecture].filter(Boolean).join(" ") || "unnamed";
+    return { available: false, fallback: true, reason: `the only WebGPU adapter (${name}) is a software fallback on the CPU, slower than the CPU engine; choose WebGPU to use it anyway` };
   }
   self.webtuneGPU = gpu;
   self.webtuneGPUChoice = choice;

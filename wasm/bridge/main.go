@@ -372,7 +372,7 @@ func train(m *core.Model, opts js.Value) (any, error) {
 // count (sent by the primary); opts.replicas = n with
 // opts.startReplicas(sab, count) makes it the primary of n+1 workers: it
 // allocates the shared buffer and hands it to startReplicas before the
-// run loop starts. Without SharedArrayBuffer (a page that is not
+// run loop starts. A run whose steps run on the GPU trains alone. Without SharedArrayBuffer (a page that is not
 // cross-origin isolated) the primary trains alone, and it trains on no more
 // workers than a micro-batch has windows. It returns nil when r trains
 // alone.
@@ -387,6 +387,9 @@ func replicate(r *core.Run, opts js.Value) (*replicaLink, error) {
 			return nil, err
 		}
 		return l, r.SetReplica(l.index, l.count, l.allReduce)
+	}
+	if r.OnGPU() {
+		return nil, nil // the GPU trains the whole batch; CPU replicas would wait on it and it on them
 	}
 	n, start := opts.Get("replicas"), opts.Get("startReplicas")
 	sabType := js.Global().Get("SharedArrayBuffer")

@@ -19,5 +19,8 @@ func NewStepModel(m *llama.Model[float32], seqLen int) (*StepModel, error) { ret
 // Stats returns no counts.
 func (s *StepModel) Stats() StepStats { return StepStats{} }
 
+// Reserve returns ErrNoStep.
+func (s *StepModel) Reserve(B, T int) error { return ErrNoStep }
+
 // Close does nothing.
 func (s *StepModel) Close() {}

@@ -195,6 +195,19 @@ func (s *StepModel) ensure(T int) error {
 	return nil
 }
 
+// Reserve allocates the GPU's activations for steps of B sequences of T
+// tokens now, so that a shape the GPU cannot hold is refused before a run
+// starts (the error names the buffer).
+func (s *StepModel) Reserve(B, T int) error {
+	if err := s.ensure(T); err != nil {
+		return err
+	}
+	if _, err := await(s.gm.Call("reserve", B, T)); err != nil {
+		return fmt.Errorf("gpu: a step of %d×%d tokens does not fit the GPU: %w", B, T, err)
+	}
+	return nil
+}
+
 // Close frees the JS model and the float32 weights it uploaded (quantized
 // and NF4 weights stay resident while the Go model lives).
 func (s *StepModel) Close() {

@@ -239,15 +239,20 @@ export async function requestEngine(opts = {}) {
   return new GPUEngine(adapter, device, opts);
 }
 
-/** adapterInfo gives the plain fields of an adapter's info (vendor, architecture, device, description). */
+/** adapterInfo gives the plain fields of an adapter's info (vendor, architecture, device, description) and whether it is a software fallback. */
 export function adapterInfo(adapter) {
   const i = adapter.info ?? {};
-  return {
+  const info = {
     vendor: i.vendor ?? "",
     architecture: i.architecture ?? "",
     device: i.device ?? "",
     description: i.description ?? "",
   };
+  // fallback: a software rasterizer on the CPU (the browser's own flag, or
+  // SwiftShader/llvmpipe/lavapipe by name), slower than our WebAssembly engine
+  info.fallback = Boolean(i.isFallbackAdapter ?? adapter.isFallbackAdapter) ||
+    /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.architecture} ${info.device} ${info.description}`);
+  return info;
 }
 
 /** GPUEngine runs the products on one GPUDevice. */

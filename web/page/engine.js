@@ -101,6 +101,7 @@ export function engineText(e) {
     return `${runs} WebGPU adapter: ${gpu}. ${partialNote}, and a model with float32 weights trained without QLoRA runs wholly on the CPU.`;
   }
   if (e.choice === "cpu" || e.gpu.available) return runs;
+  if (e.gpu.fallback) return `${runs} Not WebGPU: ${e.gpu.reason}.`;
   return `${runs} No WebGPU here: ${e.gpu.reason}`;
 }
 

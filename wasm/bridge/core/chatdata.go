@@ -132,15 +132,29 @@ func (m *Model) newTrainRun(o TrainOptions) (*train.Run[float32], error) {
 	if err != nil {
 		return nil, err
 	}
-	model := m.trainModel(o)
-	if examples == nil {
-		return train.NewTokens(model, stream, o.config())
+	var ex []train.Example
+	for _, e := range examples {
+		ex = append(ex, train.Example{Tokens: e.Tokens, Trained: e.Trained})
 	}
-	ex := make([]train.Example, len(examples))
-	for i, e := range examples {
-		ex[i] = train.Example{Tokens: e.Tokens, Trained: e.Trained}
+	build := func(model train.Model[float32]) (*train.Run[float32], error) {
+		if examples == nil {
+			return train.NewTokens(model, stream, o.config())
+		}
+		return train.NewExamples(model, ex, o.config())
 	}
-	return train.NewExamples(model, ex, o.config())
+	r, err := build(m.trainModel(o))
+	if err != nil || m.gpu == nil {
+		return r, err
+	}
+	// The GPU holds this run's activations from the start, or the run
+	// trains on the CPU and says why.
+	c := r.Config()
+	if err := m.gpu.Reserve(c.Batch, c.SeqLen); err != nil {
+		m.gpu.Close()
+		m.gpu, m.gpuReason = nil, err.Error()
+		return build(m.m)
+	}
+	return r, nil
 }
 
 // chatStats fills the example counts of TextStats for conversational data,

@@ -94,7 +94,12 @@ type Run struct {
 	err         error
 	pause, stop bool
 	last        *Progress
+	gpu         bool // gpu: the steps run whole on the GPU (wasm/gpu.StepModel)
 }
+
+// OnGPU reports whether the run's steps run whole on the GPU: such a run
+// trains on one worker (CPU replicas would only hold it back).
+func (r *Run) OnGPU() bool { return r.gpu }
 
 // Train prepares a run on o.Text (injecting the default LoRA first if none
 // is injected); Loop then steps it. With o.Resume it returns the current
@@ -151,7 +156,7 @@ func (m *Model) newRun(o TrainOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Run{m: m, r: tr, opts: o, state: StateReady, wake: make(chan struct{})}, nil
+	return &Run{m: m, r: tr, opts: o, state: StateReady, wake: make(chan struct{}), gpu: m.gpu != nil}, nil
 }
 
 // SetReplica makes the run one of count data-parallel workers; see
