@@ -293,11 +293,13 @@ function loadPlan(dir) {
 
 // check compares a step's losses and gradients with the CPU's reference.
 function check(pj, res, refLosses, refGrads) {
-  let lossWorst = 0, lossAt = -1;
+  let lossWorst = -1, lossAt = -1, nan = false; // a NaN anywhere fails the check
   for (let i = 0; i < refLosses.length; i++) {
     const rel = Math.abs(res.losses[i] - refLosses[i]) / Math.max(Math.abs(refLosses[i]), 1e-30);
-    if (!(rel <= lossWorst)) [lossWorst, lossAt] = [rel, i]; // NaN is worst
+    if (Number.isNaN(rel)) nan = true;
+    if (rel > lossWorst) [lossWorst, lossAt] = [rel, i];
   }
+  lossWorst = Math.max(lossWorst, 0);
   let gradWorst = 0, gradAt = "";
   let o = 0;
   for (const [i, lo] of pj.loras.entries()) {
@@ -306,15 +308,16 @@ function check(pj, res, refLosses, refGrads) {
       for (let j = o; j < o + n; j++) {
         scale = Math.max(scale, Math.abs(refGrads[j]));
         const d = Math.abs(res.grads[j] - refGrads[j]);
-        if (!(d <= diff)) diff = d;
+        if (Number.isNaN(d)) nan = true;
+        if (d > diff) diff = d;
       }
       const rel = diff / Math.max(scale, 1e-30);
-      if (!(rel <= gradWorst)) [gradWorst, gradAt] = [rel, `loras[${i}] (blk.${lo.layer}.${lo.slot}) ${part}`];
+      if (rel > gradWorst) [gradWorst, gradAt] = [rel, `loras[${i}] (blk.${lo.layer}.${lo.slot}) ${part}`];
       o += n;
     }
   }
   const gpuMean = res.losses.reduce((s, x) => s + x, 0) / res.losses.length;
-  return { lossWorst, lossAt, gradWorst, gradAt, gpuMean, ok: lossWorst <= LOSS_TOL && gradWorst <= GRAD_TOL };
+  return { lossWorst, lossAt, gradWorst, gradAt, gpuMean, nan, ok: !nan && lossWorst <= LOSS_TOL && gradWorst <= GRAD_TOL };
 }
 
 // planStep checks and times one plan's training step.
@@ -338,7 +341,7 @@ async function planStep(dir) {
   const c = check(pj, first, L.refLosses, L.refGrads);
   console.log(`  check vs the CPU (${pj.reference.engine}): per-row losses worst ${c.lossWorst.toExponential(2)} relative (row ${c.lossAt}; tolerance ${LOSS_TOL}), ` +
     `gradients worst ${c.gradWorst.toExponential(2)} of their scale (${c.gradAt}; tolerance ${GRAD_TOL}); ` +
-    `mean loss GPU ${c.gpuMean.toFixed(6)}, CPU ${pj.reference.meanLoss.toFixed(6)}: ${c.ok ? "OK" : "FAILED"}`);
+    `mean loss GPU ${c.gpuMean.toFixed(6)}, CPU ${pj.reference.meanLoss.toFixed(6)}${c.nan ? "; NaN in the GPU's results" : ""}: ${c.ok ? "OK" : "FAILED"}`);
 
   // GPU time of the step's own command buffer: a timed empty pass at its
   // start and one before its finish, wrapped around model.js's encoder

@@ -17,6 +17,7 @@ if [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ] && [ -f "$icd" ] && ! ls /
 	export VK_DRIVER_FILES=$icd VK_ICD_FILENAMES=$icd
 fi
 ldconfig -p | grep -q 'libvulkan.so.1 ' || echo "lent.sh: no libvulkan.so.1: unpack .gl first (device README)" >&2
+command -v nvidia-smi >/dev/null && nvidia-smi -L
 out=${OUT:-/tmp}
 GPUPLAN=$PWD/.devgpu/bin/gpuplan scripts/device/bench.sh --out="$out/webgpu-node.json" "$@" 2>&1 | tee "$out/webgpu-node.log"
 exit "${PIPESTATUS[0]}"
