@@ -115,7 +115,7 @@ try {
 }
 device.addEventListener?.("uncapturederror", (ev) => console.error(`webgpu-node: GPU error: ${ev.error.message}`));
 const eng = new E.GPUEngine(adapter, device);
-const emulated = info.architecture === "swiftshader" || /llvmpipe|lavapipe|swiftshader/i.test(info.description);
+const emulated = info.fallback ?? /llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture} ${info.description}`);
 console.log(`adapter: vendor=${info.vendor} architecture=${info.architecture} description=${JSON.stringify(info.description)}` +
   (emulated ? " (a CPU emulation: not a GPU figure)" : ""));
 console.log(`limits: maxStorageBufferBindingSize=${eng.limits.maxStorageBufferBindingSize} maxBufferSize=${eng.limits.maxBufferSize}; ` +
