@@ -54,6 +54,7 @@ const (
 	opI32And   = 0x71
 	opI32Or    = 0x72
 	opI32Shl   = 0x74
+	opI32ShrU  = 0x76
 	opF32Add   = 0x92
 	opF32Sub   = 0x93
 	opF32Mul   = 0x94

@@ -4,6 +4,15 @@ package simd
 
 import "testing"
 
+// warmUp runs f enough times for V8 to move a fresh module from its
+// baseline compiler (Liftoff, several times slower) to the optimizing one;
+// without it the first variants' figures mostly measure Liftoff.
+func warmUp(f func()) {
+	for range 15 {
+		f()
+	}
+}
+
 // BenchmarkVariants times the step's base product (256×512×512, b stored
 // transposed) for every tile height, plain and relaxed.
 func BenchmarkVariants(b *testing.B) {
@@ -22,6 +31,7 @@ func BenchmarkVariants(b *testing.B) {
 				if err != nil {
 					continue
 				}
+				warmUp(func() { e.Gemm(false, true, m, n, k, 1, x, w, 0, y) })
 				b.Run(e.Name(), func(b *testing.B) {
 					for b.Loop() {
 						e.Gemm(false, true, m, n, k, 1, x, w, 0, y)

@@ -23,15 +23,23 @@ var kernels struct {
 	once  sync.Once
 	err   error
 	sgemm js.Value
+	mr    int
+	rest  []shortTile
 	name  string
+}
+
+// shortTile is a shorter variant of the kernel that takes the m mod MR
+// rows left over by the main one (package doc of module.go: the main
+// kernel runs those one row at a time, at about a quarter of its speed).
+type shortTile struct {
+	mr    int
+	sgemm js.Value
 }
 
 // instantiate builds the module (relaxed SIMD when the host validates it),
 // instantiates it with Go's memory and checks it on a small product.
 func instantiate() {
-	relaxed := DefaultVariant()
-	relaxed.Relaxed = true
-	for _, v := range []Variant{relaxed, DefaultVariant()} {
+	for _, v := range []Variant{RelaxedVariant(), DefaultVariant()} {
 		fn, err := loadVariant(v)
 		if errors.Is(err, errInvalid) {
 			continue
@@ -40,10 +48,23 @@ func instantiate() {
 			kernels.err = err
 			return
 		}
-		kernels.sgemm = fn
+		kernels.sgemm, kernels.mr = fn, v.MR
 		kernels.name = "wasm-simd"
 		if v.Relaxed {
 			kernels.name = "wasm-simd-relaxed"
+		}
+		for _, mr := range []int{4, 2} {
+			if mr >= v.MR {
+				continue
+			}
+			s := v
+			s.MR = mr
+			fn, err := loadVariant(s)
+			if err != nil {
+				kernels.err = err
+				return
+			}
+			kernels.rest = append(kernels.rest, shortTile{mr, fn})
 		}
 		kernels.err = selfCheck()
 		return
@@ -177,7 +198,7 @@ func New[T tensor.Numeric]() (tensor.Engine[T], error) {
 	if kernels.err != nil {
 		return nil, kernels.err
 	}
-	return &engine[T]{cpu: tensor.NewCPU[T](), name: kernels.name, sgemm: kernels.sgemm}, nil
+	return &engine[T]{cpu: tensor.NewCPU[T](), name: kernels.name, sgemm: kernels.sgemm, mr: kernels.mr, rest: kernels.rest}, nil
 }
 
 // Cache blocking done in Go, one module call per block: A is packed
@@ -192,7 +213,9 @@ const (
 type engine[T tensor.Numeric] struct {
 	cpu   tensor.Engine[T]
 	name  string
-	sgemm js.Value // the module's export (kernels.sgemm unless a variant)
+	sgemm js.Value    // the module's export (kernels.sgemm unless a variant)
+	mr    int         // its tile height
+	rest  []shortTile // shorter tiles for the rows left over, tallest first
 	mu    sync.Mutex
 	work  []float32 // packing buffer, WorkFloats(blockM, blockK)
 	nf4mu sync.Mutex
@@ -262,9 +285,28 @@ func (e *engine[T]) gemm(transA, transB bool, m, n, k int, alpha float32, pa, ld
 		}
 		for i0 := 0; i0 < m; i0 += blockM {
 			mc := min(blockM, m-i0)
-			e.sgemm.Invoke(mc, n, kc, alpha, pa+i0*rsA+p0*csA, rsA, csA, pb+p0*rsB, rsB, csB, be, pc+i0*4*ldc, 4*ldc, w)
+			e.block(mc, n, kc, alpha, pa+i0*rsA+p0*csA, rsA, csA, pb+p0*rsB, rsB, csB, be, pc+i0*4*ldc, 4*ldc, w)
 		}
 	}
+}
+
+// block runs one module call on an m-row block: the main kernel on whole
+// tiles, then the rows left over on the tallest shorter tile that fits
+// (which packs B once more: k·8 floats per panel, little beside the rows'
+// own work).
+func (e *engine[T]) block(m, n, k int, alpha float32, a, rsA, csA, b, rsB, csB int, beta float32, c, ldc, w int) {
+	left := m % max(e.mr, 1)
+	for _, s := range e.rest {
+		if left < s.mr {
+			continue
+		}
+		if main := m - left; main > 0 {
+			e.sgemm.Invoke(main, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, w)
+		}
+		s.sgemm.Invoke(left, n, k, alpha, a+(m-left)*rsA, rsA, csA, b, rsB, csB, beta, c+(m-left)*ldc, ldc, w)
+		return
+	}
+	e.sgemm.Invoke(m, n, k, alpha, a, rsA, csA, b, rsB, csB, beta, c, ldc, w)
 }
 
 // NewVariant returns an engine running kernel variant v (for benchmarks
@@ -277,7 +319,7 @@ func NewVariant[T tensor.Numeric](v Variant) (tensor.Engine[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("simd: variant %+v: %w", v, err)
 	}
-	return &engine[T]{cpu: tensor.NewCPU[T](), name: fmt.Sprintf("wasm-simd-mr%d-u%d-relaxed=%v", v.MR, max(1, v.Unroll), v.Relaxed), sgemm: fn}, nil
+	return &engine[T]{cpu: tensor.NewCPU[T](), name: fmt.Sprintf("wasm-simd-mr%d-u%d-relaxed=%v", v.MR, max(1, v.Unroll), v.Relaxed), sgemm: fn, mr: v.MR}, nil
 }
 
 var _ tensor.StridedEngine[float32] = (*engine[float32])(nil)

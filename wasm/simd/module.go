@@ -29,8 +29,17 @@ type Variant struct {
 	Unroll  int  // steps of k per loop iteration, a power of two (0 = 1)
 }
 
-// DefaultVariant returns the tile chosen by measurement (BENCHMARKS.md).
+// DefaultVariant returns the tile chosen by measurement (BENCHMARKS.md)
+// for a host without relaxed SIMD: 4×8 (Node 20's V8 ran it fastest, and
+// without fused multiply-adds taller tiles gained nothing in Chromium).
 func DefaultVariant() Variant { return Variant{MR: 4} }
+
+// RelaxedVariant returns the tile chosen by measurement for a host with
+// relaxed SIMD (Chromium): 6×8 with f32x4.relaxed_madd, whose twelve
+// accumulators keep both FMA units busy where 4×8 left them waiting
+// (Chromium 156: about 52 against 44 GFLOP/s on 256×576·576×1536, and a
+// SmolLM2-135M step about 10 % faster; BENCHMARKS.md).
+func RelaxedVariant() Variant { return Variant{MR: 6, Relaxed: true} }
 
 // WorkFloats is the size of sgemm's work buffer, in floats, for an m×k A.
 func WorkFloats(m, k int) int { return m*k + 8*k + 48 }
@@ -67,8 +76,10 @@ type gen struct {
 	mr, unroll                       int
 	pbEndU                           uint32
 	i0, j0, nvalid, p, pa, pb, pbEnd uint32
-	pc, tmp, bpack, temp, mfull      uint32
+	pc, tmp, bpack, temp             uint32
 	rs                               [6]uint32 // r·rsA
+	cs                               [8]uint32 // c·csB
+	tv                               [8]uint32 // transpose8x4's vectors
 	acc                              [6][2]uint32
 	bv                               [2]uint32
 	av, alphaV, betaV, zero          uint32
@@ -77,7 +88,7 @@ type gen struct {
 func sgemmFn(v Variant) *fn {
 	g := &gen{fn: newFn(i32, i32, i32, f32, i32, i32, i32, i32, i32, i32, f32, i32, i32, i32), mr: v.MR, unroll: max(1, v.Unroll)}
 	g.relaxed = v.Relaxed
-	for _, p := range []*uint32{&g.i0, &g.j0, &g.nvalid, &g.p, &g.pa, &g.pb, &g.pbEnd, &g.pc, &g.tmp, &g.bpack, &g.temp, &g.mfull, &g.pbEndU} {
+	for _, p := range []*uint32{&g.i0, &g.j0, &g.nvalid, &g.p, &g.pa, &g.pb, &g.pbEnd, &g.pc, &g.tmp, &g.bpack, &g.temp, &g.pbEndU} {
 		*p = g.local(i32)
 	}
 	for r := 1; r < v.MR; r++ {
@@ -87,6 +98,13 @@ func sgemmFn(v Variant) *fn {
 		g.acc[r] = [2]uint32{g.local(v128), g.local(v128)}
 	}
 	g.bv = [2]uint32{g.local(v128), g.local(v128)}
+	g.cs[1] = pCsB
+	for c := 2; c < 8; c++ {
+		g.cs[c] = g.local(i32)
+	}
+	for c := range g.tv {
+		g.tv[c] = g.local(v128)
+	}
 	g.av, g.alphaV, g.betaV, g.zero = g.local(v128), g.local(v128), g.local(v128), g.local(v128)
 
 	g.get(pAlpha).simd(simdF32x4Splat).set(g.alphaV)
@@ -95,9 +113,11 @@ func sgemmFn(v Variant) *fn {
 	// bpack = work + m·k·4; temp = bpack + k·32
 	g.get(pWork).get(pM).get(pK).op(opI32Mul).i32c(4).op(opI32Mul).op(opI32Add).set(g.bpack)
 	g.get(g.bpack).get(pK).i32c(32).op(opI32Mul).op(opI32Add).set(g.temp)
-	g.get(pM).i32c(int32(v.MR)).op(opI32DivU).i32c(int32(v.MR)).op(opI32Mul).set(g.mfull)
 	for r := 1; r < v.MR; r++ {
 		g.get(pRsA).i32c(int32(r)).op(opI32Mul).set(g.rs[r])
+	}
+	for c := 2; c < 8; c++ {
+		g.get(pCsB).i32c(int32(c)).op(opI32Mul).set(g.cs[c])
 	}
 	g.packA()
 	// for j0 = 0; j0 < n; j0 += 8
@@ -108,14 +128,12 @@ func sgemmFn(v Variant) *fn {
 		g.get(g.nvalid).i32c(8).op(opI32GtS).op(opIf, blockVoid).i32c(8).set(g.nvalid).op(opEnd)
 		g.packB()
 		g.i32c(0).set(g.i0)
-		g.while(func() { g.get(g.i0).get(g.mfull).op(opI32GeS) }, func() {
-			g.tile(v.MR)
-			g.addConst(g.i0, int32(v.MR))
-		})
-		g.while(func() { g.get(g.i0).get(pM).op(opI32GeS) }, func() {
-			g.tile(1)
-			g.addConst(g.i0, 1)
-		})
+		for _, h := range g.heights() {
+			g.while(func() { g.rowsLeftBelow(h) }, func() {
+				g.tile(h)
+				g.addConst(g.i0, int32(h))
+			})
+		}
 		g.addConst(g.j0, 8)
 	})
 	return g.fn
@@ -143,15 +161,8 @@ func (g *gen) countdown(count uint32, body func()) {
 // work + i0·k·4 and holds [k][MR] (full slivers) or [k] (leftover rows).
 func (g *gen) packA() {
 	g.i32c(0).set(g.i0)
-	for pass, h := range []int{g.mr, 1} {
-		if pass == 1 && g.mr == 1 {
-			break
-		}
-		limit := g.mfull
-		if pass == 1 {
-			limit = pM
-		}
-		g.while(func() { g.get(g.i0).get(limit).op(opI32GeS) }, func() {
+	for _, h := range g.heights() {
+		g.while(func() { g.rowsLeftBelow(h) }, func() {
 			g.get(pA).get(g.i0).get(pRsA).op(opI32Mul).op(opI32Add).set(g.pa)
 			g.get(pWork).get(g.i0).get(pK).op(opI32Mul).i32c(4).op(opI32Mul).op(opI32Add).set(g.pb)
 			g.countdown(pK, func() {
@@ -170,9 +181,27 @@ func (g *gen) packA() {
 	}
 }
 
+// heights returns the tile heights: MR, then 1 for the m mod MR rows left
+// over (the engine gives those to a shorter variant when there are several:
+// engine_js.go).
+func (g *gen) heights() []int {
+	if g.mr == 1 {
+		return []int{1}
+	}
+	return []int{g.mr, 1}
+}
+
+// rowsLeftBelow pushes m − i0 < h (the loop over tiles of h rows is done).
+func (g *gen) rowsLeftBelow(h int) {
+	g.get(pM).get(g.i0).op(opI32Sub).i32c(int32(h)).op(opI32LtS)
+}
+
 // packB writes columns j0..j0+nvalid of B to the [k][8] panel at bpack,
 // zero-padded: two f32x4 copies per row when the panel is full and B's
-// rows are contiguous, else a scalar gather.
+// rows are contiguous; 4×4 transposes in registers when the panel is full
+// and B's columns are contiguous (B stored transposed, as in x·Wᵀ: eight
+// f32x4 loads and eight shuffle pairs give four packed rows, instead of 32
+// scalar loads and stores); else a scalar gather.
 func (g *gen) packB() {
 	g.get(pB).get(g.j0).get(pCsB).op(opI32Mul).op(opI32Add).set(g.pa)
 	g.get(g.bpack).set(g.pb)
@@ -187,7 +216,19 @@ func (g *gen) packB() {
 		g.addConst(g.pb, 32)
 	})
 	g.op(opElse)
-	g.countdown(pK, func() {
+	// rows done by transposes (k/4·4 when the panel is full and rsB = 4, else 0)
+	g.i32c(0).set(g.pbEnd)
+	g.get(g.nvalid).i32c(8).op(opI32Eq)
+	g.get(pRsB).i32c(4).op(opI32Eq).op(opI32And)
+	g.get(pK).i32c(4).op(opI32GeS).op(opI32And)
+	g.op(opIf, blockVoid)
+	g.get(pK).i32c(2).op(opI32ShrU).set(g.pbEndU)
+	g.countdown(g.pbEndU, func() { g.transpose8x4() })
+	g.get(pK).i32c(-4).op(opI32And).set(g.pbEnd)
+	g.op(opEnd)
+	// the other rows one scalar at a time
+	g.get(pK).get(g.pbEnd).op(opI32Sub).tee(g.pbEndU).op(opIf, blockVoid)
+	g.countdown(g.pbEndU, func() {
 		for v := range 2 {
 			g.get(g.pb).get(g.zero).v128store(uint32(16 * v))
 		}
@@ -203,6 +244,46 @@ func (g *gen) packB() {
 		g.addConst(g.pb, 32)
 	})
 	g.op(opEnd)
+	g.op(opEnd)
+}
+
+// transpose8x4 packs four rows p..p+3 of a full panel whose columns are
+// contiguous (B(p, j0+c) at pa + cs[c] + 4·(p−p0)): per half of four
+// columns, four f32x4 column loads and two rounds of shuffles (the 4×4
+// transpose), then four stores into rows of the panel. pa += 16, pb += 128.
+func (g *gen) transpose8x4() {
+	t := g.tv
+	for h := range 2 {
+		for c := range 4 {
+			g.get(g.pa)
+			if j := 4*h + c; j > 0 {
+				g.get(g.cs[j]).op(opI32Add)
+			}
+			g.v128load(0).set(t[c])
+		}
+		// t4 = (c0[0] c1[0] c0[1] c1[1]), t5 = (c0[2] c1[2] c0[3] c1[3]), t6, t7 the same of c2, c3
+		g.shuffle32(t[0], t[1], 0, 4, 1, 5).set(t[4])
+		g.shuffle32(t[0], t[1], 2, 6, 3, 7).set(t[5])
+		g.shuffle32(t[2], t[3], 0, 4, 1, 5).set(t[6])
+		g.shuffle32(t[2], t[3], 2, 6, 3, 7).set(t[7])
+		for q, s := range [4][3]uint32{{t[4], t[6], 0}, {t[4], t[6], 2}, {t[5], t[7], 0}, {t[5], t[7], 2}} {
+			g.get(g.pb)
+			g.shuffle32(s[0], s[1], int(s[2]), int(s[2])+1, int(s[2])+4, int(s[2])+5)
+			g.v128store(uint32(32*q + 16*h))
+		}
+	}
+	g.addConst(g.pa, 16)
+	g.addConst(g.pb, 128)
+}
+
+// shuffle32 pushes i8x16.shuffle of x and y by 32-bit lanes (0–3 of x,
+// 4–7 of y).
+func (g *gen) shuffle32(x, y uint32, lanes ...int) *gen {
+	g.get(x).get(y).simd(simdShuffle)
+	for _, l := range lanes {
+		g.op(byte(4*l), byte(4*l+1), byte(4*l+2), byte(4*l+3))
+	}
+	return g
 }
 
 // tile emits one mr×8 register tile for the sliver at i0 and the packed
