@@ -58,6 +58,26 @@ func BenchmarkSmolLMStep(b *testing.B) {
 			report(b)
 		})
 	}
+	// the tied head's Q8_0 decode alone, as x·Wᵀ decodes it (2048 rows by
+	// 256 columns a tile, 2 MiB): once per loss chunk forward and once
+	// backward, so 4 times a step at 256 tokens (two chunks of ≤ 170 rows)
+	data, err := quant.Random(gguf.TypeQ8_0, 49152, 576, 0.5, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tile := make([]float32, 2048*256)
+	b.Run("head_decode_x4", func(b *testing.B) {
+		const rowBytes = 576 / 32 * 34
+		for b.Loop() {
+			for r0 := 0; r0 < 49152; r0 += 2048 {
+				for p0 := 0; p0 < 576; p0 += 256 {
+					pc := min(256, 576-p0)
+					DecodeQ8_0Rows(tile, pc, data[r0*rowBytes+p0/32*34:], rowBytes, 2048, pc/32)
+				}
+			}
+		}
+		b.ReportMetric(49152*576*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gvalues/s")
+	})
 	// attention, one head of 64, full 256×256 products (9 heads × 30
 	// layers per step; the causal blocks of package kernels compute 5/8 of
 	// them)
