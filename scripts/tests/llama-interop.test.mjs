@@ -115,7 +115,7 @@ test("next-token log-probs and greedy continuations equal llama.cpp's", async (t
 
 // gemma3's GELU goes through ggml's F16 table under --match-ggml, so there
 // the emulation matters on F32 weights too.
-test("--match-ggml=false is the plain float forward: the same on F32 weights but gemma3's, further from llama.cpp on F16/quantized ones and on gemma3", async (t) => {
+test("--match-ggml=false is the plain float forward: the same on F32 weights but gemma3's, further from llama.cpp on quantized ones and on gemma3, different on F16 ones", async (t) => {
   const ids = prompts[1];
   const emulated = (x) => x.type !== "F32" || x.arch === "gemma3";
   for (const m of [models.find((x) => !emulated(x)), ...models.filter(emulated)]) {
@@ -128,8 +128,20 @@ test("--match-ggml=false is the plain float forward: the same on F32 weights but
     }
     const want = await nextLogprobs(file, ids);
     const dPlain = maxAbsDiff(plain.next_logprobs, want), dMatched = maxAbsDiff(matched.next_logprobs, want);
-    assert.ok(dMatched < dPlain, `${m.name}: emulation does not help (${dMatched.toExponential(2)} vs ${dPlain.toExponential(2)})`);
     t.diagnostic(`${m.name}: max |Δ logp| ${dPlain.toExponential(2)} plain, ${dMatched.toExponential(2)} with --match-ggml`);
+    if (m.type === "F16") {
+      // F16 weights: --match-ggml rounds the activations to F16 as ggml's
+      // generic CPU path does, but which F16 dot product llama.cpp's prebuilt
+      // CPU backend runs depends on the processor: on an AMD EPYC (AVX2/512)
+      // the emulation came closer (9.5e-4), on an Intel Sapphire Rapids
+      // (AVX512-FP16, AMX) it did not (3.3e-3 vs 8.2e-4 plain; gemma3 F16
+      // alike). Hold both to the F16 tolerance and check that the emulation
+      // changes something.
+      assert.notDeepEqual(plain.next_logprobs, matched.next_logprobs, `${m.name}: --match-ggml changes nothing on F16 weights`);
+      assert.ok(Math.max(dPlain, dMatched) <= tol.F16, `${m.name}: ${dPlain.toExponential(2)} plain, ${dMatched.toExponential(2)} matched > ${tol.F16}`);
+      continue;
+    }
+    assert.ok(dMatched < dPlain, `${m.name}: emulation does not help (${dMatched.toExponential(2)} vs ${dPlain.toExponential(2)})`);
   }
 });
 
