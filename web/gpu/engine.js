@@ -52,6 +52,10 @@ const NF4_PREFIX = 80;
 /** TILE is the side of the product kernels' square tile of C per workgroup. */
 export const TILE = 16;
 
+// bindCacheSize bounds the kernels' kept uniform buffers and bind groups
+// (a 30-layer model's step uses about 1,600).
+const bindCacheSize = 8192;
+
 /** f32bits returns the bits of a float32 as a u32 word (for f32 fields of a kernel's params). */
 export function f32bits(x) {
   f32v[0] = x;
@@ -272,6 +276,9 @@ export class GPUEngine {
     if (opts.maxBindingBytes) cap = Math.min(cap, opts.maxBindingBytes);
     this.maxBindingBytes = cap - (cap % 4);
     this.pipelines = new Map();
+    this.bindCache = new Map(); // kernel's uniform buffers and bind groups, least recently used first
+    this.bufferIDs = new WeakMap();
+    this.nextBufferID = 1;
     this.weights = new Map();
     this.nextWeight = 1;
     this.lost = null;
@@ -283,7 +290,7 @@ export class GPUEngine {
 
   /** resetStats zeroes the counters of dispatches and bytes crossing to and from the GPU. */
   resetStats() {
-    this.stats = { dispatches: 0, bytesUploaded: 0, bytesReadBack: 0, weightBytes: 0 };
+    this.stats = { dispatches: 0, bytesUploaded: 0, bytesReadBack: 0, weightBytes: 0, bindGroupsReused: 0 };
   }
 
   pipeline(key, code) {
@@ -556,8 +563,14 @@ export class GPUEngine {
    * point main; compiled once per key) into enc. params is the shader's
    * uniform struct at @binding(0) as 4-byte words (a Uint32Array; write an
    * f32 field with f32bits); buffers bind at 1, 2, … in order; groups is
-   * [x, y?, z?] workgroups. The uniform buffer is released by the caller's
-   * next submit (WebGPU keeps it alive while queued).
+   * [x, y?, z?] workgroups.
+   *
+   * A training step records the same ~50 dispatches per layer with the same
+   * params and buffers every step, so the uniform buffer and bind group of
+   * each (shader, params, buffers) are kept and reused (at most
+   * bindCacheSize, least recently used dropped; a dropped uniform is
+   * destroyed once the GPU is done with what was submitted): recording a
+   * step then creates no GPU objects.
    */
   kernel(enc, key, code, params, buffers, groups) {
     const pl = this.pipeline(key, code);
@@ -565,21 +578,44 @@ export class GPUEngine {
     const [gx, gy = 1, gz = 1] = groups;
     if (gx > lim || gy > lim || gz > lim) throw new GPULimitError(`${key}: ${gx}×${gy}×${gz} workgroups, over the limit ${lim}`);
     const words = params instanceof Uint32Array ? params : new Uint32Array(params);
-    const u = this.device.createBuffer({ size: Math.max(16, Math.ceil(words.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.device.queue.writeBuffer(u, 0, words);
-    const entries = [{ binding: 0, resource: { buffer: u } }];
-    buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b } }));
-    const bg = this.device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries });
+    const cacheKey = `${key}|${words.join(",")}|${buffers.map((b) => this.bufferID(b)).join(",")}`;
+    let bound = this.bindCache.get(cacheKey);
+    if (bound) {
+      this.bindCache.delete(cacheKey); // most recently used last
+      this.stats.bindGroupsReused++;
+    } else {
+      const u = this.device.createBuffer({ size: Math.max(16, Math.ceil(words.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.device.queue.writeBuffer(u, 0, words);
+      const entries = [{ binding: 0, resource: { buffer: u } }];
+      buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b } }));
+      bound = { u, bg: this.device.createBindGroup({ layout: pl.getBindGroupLayout(0), entries }) };
+      if (this.bindCache.size >= bindCacheSize) {
+        const [oldest, old] = this.bindCache.entries().next().value;
+        this.bindCache.delete(oldest);
+        (this.pendingUniforms ??= []).push(old.u);
+      }
+    }
+    this.bindCache.set(cacheKey, bound);
     const pass = enc.beginComputePass();
     pass.setPipeline(pl);
-    pass.setBindGroup(0, bg);
+    pass.setBindGroup(0, bound.bg);
     pass.dispatchWorkgroups(gx, gy, gz);
     pass.end();
     this.stats.dispatches++;
-    (this.pendingUniforms ??= []).push(u);
   }
 
-  /** submit submits enc and frees the uniforms recorded so far once the GPU is done with them. */
+  // bufferID numbers GPUBuffers for the bind-group cache's keys (a buffer
+  // made later never takes a destroyed one's number).
+  bufferID(b) {
+    let id = this.bufferIDs.get(b);
+    if (id === undefined) {
+      id = this.nextBufferID++;
+      this.bufferIDs.set(b, id);
+    }
+    return id;
+  }
+
+  /** submit submits enc and frees the uniforms dropped from the cache so far once the GPU is done with them. */
   submit(enc) {
     this.device.queue.submit([enc.finish()]);
     this.releaseUniforms();
