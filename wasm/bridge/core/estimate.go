@@ -113,8 +113,9 @@ func EstimateTraining(c llama.Config, f *gguf.File, s TrainSettings) MemoryEstim
 		perToken := 6*C + 2 + int64(c.Heads)*T + 3*Q + 4*KV + 3*F
 		N := int64(rows) * T
 		acts = 4 * N * (int64(c.Layers)*perToken + 4*C + 3*F)
-		// one logits block and its gradient (the loss is chunked at 64 MiB)
-		logits := 2 * min(4*N*int64(c.VocabSize), 64<<20)
+		// one logits block and its gradient: the loss runs on chunks of at
+		// most 2^23 floats (32 MiB; llama's lossChunkFloats)
+		logits := 2 * min(4*N*int64(c.VocabSize), 32<<20)
 		live := e.WeightBytes + acts + logits + 16*loraFloats + estimatePerToken*int64(c.VocabSize)
 		return estimateBase + int64(estimateGC*float64(live)), acts
 	}
