@@ -28,8 +28,9 @@ func (a Attn) first(last int) int {
 	return max(0, last-a.Window+1)
 }
 
-// scale returns the score scale.
-func (a Attn) scale() float64 {
+// ScoreScale returns what the scores q·k are multiplied by: Scale, or
+// 1/√HS when Scale is 0.
+func (a Attn) ScoreScale() float64 {
 	if a.Scale != 0 {
 		return a.Scale
 	}
@@ -46,7 +47,7 @@ func (a Attn) scale() float64 {
 //	k, v [B, Tk, NKV, HS] k already rotated
 func attentionForwardScalar[T tensor.Numeric](out, att, q, k, v []T, sh Attn) {
 	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
-	scale := T(sh.scale())
+	scale := T(sh.ScoreScale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	parallelFor(B*NKV, Tq*Tk*HS*group, func(task int) {
@@ -99,7 +100,7 @@ func attentionForwardScalar[T tensor.Numeric](out, att, q, k, v []T, sh Attn) {
 // query heads sharing a kv head accumulate into dk, dv in one goroutine.
 func attentionBackwardScalar[T tensor.Numeric](dq, dk, dv, dout, q, k, v, att []T, sh Attn) {
 	B, Tq, Tk, NH, NKV, HS := sh.B, sh.Tq, sh.Tk, sh.NH, sh.NKV, sh.HS
-	scale := T(sh.scale())
+	scale := T(sh.ScoreScale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	parallelFor(B*NKV, 2*Tq*Tk*HS*group, func(task int) {

@@ -25,7 +25,7 @@ func fastAttentionForwardOn[T tensor.Numeric](e tensor.Engine[T], out, att, q, k
 	if Tq != Tk || !is32[T]() || !attentionGemm(e) {
 		return false
 	}
-	scale := T(sh.scale())
+	scale := T(sh.ScoreScale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	bs := causalBlock
@@ -64,7 +64,7 @@ func fastAttentionBackwardOn[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, d
 	if Tq != Tk || !is32[T]() || !attentionGemm(e) {
 		return false
 	}
-	scale := T(sh.scale())
+	scale := T(sh.ScoreScale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	bs := causalBlock

@@ -43,7 +43,7 @@ func AttentionForward[T tensor.Numeric](e tensor.Engine[T], out, att, q, k, v []
 	if sh.Window <= 0 && fastAttentionForwardOn(e, out, att, q, k, v, sh) {
 		return
 	}
-	scale := T(sh.scale())
+	scale := T(sh.ScoreScale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	parallelFor(B*NKV, Tq*Tk*HS*group, func(task int) {
@@ -105,7 +105,7 @@ func AttentionBackward[T tensor.Numeric](e tensor.Engine[T], dq, dk, dv, dout, q
 	if fastAttentionBackwardOn(e, dq, dk, dv, dout, q, k, v, att, sh) {
 		return
 	}
-	scale := T(sh.scale())
+	scale := T(sh.ScoreScale())
 	group := NH / NKV
 	qC, kvC := NH*HS, NKV*HS
 	parallelFor(B*NKV, 2*Tq*Tk*HS*group, func(task int) {

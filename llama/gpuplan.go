@@ -174,11 +174,7 @@ func PlanGPU(m *Model[float32], P int) (*GPUPlan, error) {
 			QBias: values(b.QBias), KBias: values(b.KBias), VBias: values(b.VBias), QNorm: values(b.QNorm), KNorm: values(b.KNorm),
 			PostAttnNorm: values(b.PostAttnNorm), PostFFNNorm: values(b.PostFFNNorm), Local: c.IsLocal(l)}
 		a := c.attn(l, 1, 1, 1)
-		g.Window = a.Window
-		g.Scale = float32(a.Scale)
-		if a.Scale == 0 {
-			g.Scale = float32(1 / math.Sqrt(float64(c.HeadDim)))
-		}
+		g.Window, g.Scale = a.Window, float32(a.ScoreScale())
 		qC, kvC := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 		for _, s := range []struct {
 			dst     *GPULinear

@@ -66,9 +66,9 @@ func TestPlanGPU(t *testing.T) {
 					t.Fatalf("layer %d vectors do not follow the block", l)
 				}
 				a := c.attn(l, 1, 1, 1)
-				wantScale := float32(a.Scale)
-				if a.Scale == 0 {
-					wantScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+				wantScale := float32(1 / math.Sqrt(float64(c.HeadDim)))
+				if a.Scale != 0 {
+					wantScale = float32(a.Scale)
 				}
 				if g.Window != a.Window || g.Local != c.IsLocal(l) || g.Scale != wantScale {
 					t.Fatalf("layer %d: window %d local %v scale %v", l, g.Window, g.Local, g.Scale)

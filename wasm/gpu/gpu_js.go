@@ -112,9 +112,7 @@ func (e *Engine) call(method string, h int, typ string, rows, cols int, out, in 
 		e.fallback(fmt.Sprintf("%s %d×%d not on the GPU", typ, rows, cols))
 		return false
 	}
-	arr := js.Global().Get("Float32Array").New(len(in))
-	js.CopyBytesToJS(js.Global().Get("Uint8Array").New(arr.Get("buffer")), floatBytes(in))
-	res, err := await(e.gpu.Call(method, h, arr, n))
+	res, err := await(e.gpu.Call(method, h, float32sJS(in), n))
 	if err != nil {
 		e.fallback(err.Error())
 		return false
@@ -123,7 +121,7 @@ func (e *Engine) call(method string, h int, typ string, rows, cols int, out, in 
 		e.fallback(fmt.Sprintf("%s returned %d values, want %d", method, res.Get("length").Int(), len(out)))
 		return false
 	}
-	js.CopyBytesToGo(floatBytes(out), js.Global().Get("Uint8Array").New(res.Get("buffer"), res.Get("byteOffset"), res.Get("byteLength")))
+	copyFromJS(out, res)
 	e.mu.Lock()
 	e.stats.Offloaded++
 	e.mu.Unlock()
