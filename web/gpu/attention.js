@@ -148,6 +148,11 @@ fn reduce(l: u32, isMax: bool) {
     if (l < s) { red[l] = select(red[l] + red[l + s], max(red[l], red[l + s]), isMax); }
   }
   workgroupBarrier();
+}
+// firstKey is the first key query t sees: 0, or t + 1 − window on a windowed layer.
+fn firstKey(t: u32, window: u32) -> u32 {
+  if (window > 0u && t + 1u > window) { return t + 1u - window; }
+  return 0u;
 }`;
 
 // softmax turns the scores of each row into probabilities in place: the max
@@ -163,8 +168,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let l = lid.x;
   let t = wg.x;
   let row = (wg.y * p.T + t) * p.T;
-  var first = 0u;
-  if (p.window > 0u && t + 1u > p.window) { first = t + 1u - p.window; }
+  let first = firstKey(t, p.window);
   var m = -3.4028234663852886e38;
   for (var j = first + l; j <= t; j += ${ROW_WG}u) { m = max(m, att[row + j]); }
   red[l] = m;
@@ -199,8 +203,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let l = lid.x;
   let t = wg.x;
   let row = (wg.y * p.T + t) * p.T;
-  var first = 0u;
-  if (p.window > 0u && t + 1u > p.window) { first = t + 1u - p.window; }
+  let first = firstKey(t, p.window);
   var sum = 0.0;
   for (var j = first + l; j <= t; j += ${ROW_WG}u) { sum += att[row + j] * ds[row + j]; }
   red[l] = sum;
