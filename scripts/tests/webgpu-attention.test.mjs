@@ -14,56 +14,21 @@
 // most arrays under 1.5e-6. Each case's worst per array is logged.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { launchWebGPU, root } from "../lib/browser.mjs";
+import { openGPUHarness } from "../lib/gpuharness.mjs";
 
-const go = process.env.GO ?? "go";
-const dir = mkdtempSync(path.join(tmpdir(), "webtune-webgpu-attn-"));
 const TOL = 1e-5;
-let server, base, browser, page, manifest;
-
-const html = `<!doctype html><meta charset="utf-8"><script type="module">
-import * as E from "/gpu/engine.js";
-import * as A from "/gpu/attention.js";
-window.E = E;
-window.A = A;
-window.ready = true;
-</script>`;
+let harness, page, manifest;
 
 before(async () => {
-  execFileSync(go, ["run", "./scripts/tests/webgpuattngen", "-out", dir], { cwd: root, stdio: "inherit" });
-  manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8"));
-  server = createServer((req, res) => {
-    let body, type;
-    if (req.url === "/") [body, type] = [html, "text/html"];
-    else if (/^\/gpu\/(engine|attention)\.js$/.test(req.url)) [body, type] = [readFileSync(path.join(root, "web", req.url)), "text/javascript"];
-    else if (/^\/data\/[A-Za-z0-9_.-]+$/.test(req.url)) {
-      try {
-        [body, type] = [readFileSync(path.join(dir, req.url.slice(6))), "application/octet-stream"];
-      } catch {
-        // falls through to 404
-      }
-    }
-    if (body === undefined) return res.writeHead(404).end();
-    res.writeHead(200, { "Content-Type": type }).end(body);
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${server.address().port}/`;
-  browser = await launchWebGPU();
-  page = await browser.newPage();
-  page.on("pageerror", (e) => console.log(`pageerror: ${e.message}`));
-  await page.goto(base);
-  await page.waitForFunction(() => window.ready === true);
+  harness = await openGPUHarness({ modules: { E: "engine", A: "attention" }, gen: "./scripts/tests/webgpuattngen" });
+  page = harness.page;
+  manifest = JSON.parse(readFileSync(path.join(harness.dir, "manifest.json"), "utf8"));
 });
 
 after(async () => {
-  await browser?.close();
-  server?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await harness?.close();
 });
 
 // runCase runs the forward and the backward (twice, from the same pre-fill)

@@ -12,34 +12,20 @@
 // agreement with the Go CPU engine is scripts/tests/webgpu-page.test.mjs's.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import path from "node:path";
-import { launchWebGPU, root } from "../lib/browser.mjs";
+import { openGPUHarness } from "../lib/gpuharness.mjs";
 
-let server, browser, page;
+let harness, page;
 
 before(async () => {
-  server = createServer((req, res) => {
-    if (req.url === "/") return res.writeHead(200, { "Content-Type": "text/html" }).end('<!doctype html><meta charset="utf-8">');
-    const m = /^\/gpu\/([a-z]+\.js)$/.exec(req.url);
-    if (!m) return res.writeHead(404).end();
-    res.writeHead(200, { "Content-Type": "text/javascript" }).end(readFileSync(path.join(root, "web/gpu", m[1])));
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  browser = await launchWebGPU();
-  page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  harness = await openGPUHarness({ modules: { E: "engine", M: "model" } });
+  page = harness.page;
   await page.evaluate(async () => {
-    window.E = await import("/gpu/engine.js");
-    window.M = await import("/gpu/model.js");
     window.eng = await window.E.requestEngine();
   });
 });
 
 after(async () => {
-  await browser?.close();
-  server?.close();
+  await harness?.close();
 });
 
 // The page-side builder of a random plan: cfg picks the recipe's parts.

@@ -23,57 +23,18 @@
 // Mutations caught: rmsnorm without eps (error 0.7), rope ignoring pos0 (1.95).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { launchWebGPU, root } from "../lib/browser.mjs";
+import { openGPUHarness } from "../lib/gpuharness.mjs";
 
-const go = process.env.GO ?? "go";
-const dir = mkdtempSync(path.join(tmpdir(), "webtune-webgpu-ops-"));
 const TOL = 1e-5;
-let server, base, browser, page;
-
-const html = `<!doctype html><meta charset="utf-8"><script type="module">
-import * as E from "/gpu/engine.js";
-import * as O from "/gpu/ops.js";
-window.E = E;
-window.O = O;
-window.ready = true;
-</script>`;
+let harness, page;
 
 before(async () => {
-  execFileSync(go, ["run", "./scripts/tests/webgpuopsgen", "-out", dir], { cwd: root, stdio: "inherit" });
-  server = createServer((req, res) => {
-    let body, type;
-    if (req.url === "/") [body, type] = [html, "text/html"];
-    else if (req.url === "/gpu/engine.js" || req.url === "/gpu/ops.js") {
-      [body, type] = [readFileSync(path.join(root, "web", req.url)), "text/javascript"];
-    } else if (/^\/data\/[A-Za-z0-9_.]+$/.test(req.url)) {
-      try {
-        [body, type] = [readFileSync(path.join(dir, req.url.slice(6))), "application/octet-stream"];
-      } catch {
-        // falls through to 404
-      }
-    }
-    if (body === undefined) return res.writeHead(404).end();
-    res.writeHead(200, { "Content-Type": type }).end(body);
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${server.address().port}/`;
-  browser = await launchWebGPU();
-  page = await browser.newPage();
-  page.on("pageerror", (e) => console.log(`pageerror: ${e.message}`));
-  page.on("console", (m) => m.type() === "warning" && console.log(`console: ${m.text()}`));
-  await page.goto(base);
-  await page.waitForFunction(() => window.ready === true);
+  harness = await openGPUHarness({ modules: { E: "engine", O: "ops" }, gen: "./scripts/tests/webgpuopsgen", onConsole: true });
+  page = harness.page;
 });
 
 after(async () => {
-  await browser?.close();
-  server?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await harness?.close();
 });
 
 // runCases runs the manifest's cases in the page (with the per-dimension

@@ -12,53 +12,18 @@
 // must stay under 1e-5.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { launchWebGPU, root } from "../lib/browser.mjs";
+import { openGPUHarness } from "../lib/gpuharness.mjs";
 
-const go = process.env.GO ?? "go";
-const dir = mkdtempSync(path.join(tmpdir(), "webtune-webgpu-"));
 const TOL = 1e-5;
-let server, base, browser, page;
-
-const html = `<!doctype html><meta charset="utf-8"><script type="module">
-import * as E from "/gpu/engine.js";
-window.E = E;
-window.ready = true;
-</script>`;
+let harness, page;
 
 before(async () => {
-  execFileSync(go, ["run", "./scripts/tests/webgpugen", "-out", dir], { cwd: root, stdio: "inherit" });
-  server = createServer((req, res) => {
-    let body, type;
-    if (req.url === "/") [body, type] = [html, "text/html"];
-    else if (req.url === "/gpu/engine.js") [body, type] = [readFileSync(path.join(root, "web/gpu/engine.js")), "text/javascript"];
-    else if (/^\/data\/[A-Za-z0-9_.]+$/.test(req.url)) {
-      try {
-        [body, type] = [readFileSync(path.join(dir, req.url.slice(6))), "application/octet-stream"];
-      } catch {
-        // falls through to 404
-      }
-    }
-    if (body === undefined) return res.writeHead(404).end();
-    res.writeHead(200, { "Content-Type": type }).end(body);
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${server.address().port}/`;
-  browser = await launchWebGPU();
-  page = await browser.newPage();
-  page.on("pageerror", (e) => console.log(`pageerror: ${e.message}`));
-  await page.goto(base);
-  await page.waitForFunction(() => window.ready === true);
+  harness = await openGPUHarness({ modules: { E: "engine" }, gen: "./scripts/tests/webgpugen" });
+  page = harness.page;
 });
 
 after(async () => {
-  await browser?.close();
-  server?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await harness?.close();
 });
 
 test("WebGPU adapter in headless Chromium", { timeout: 120_000 }, async () => {
