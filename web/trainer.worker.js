@@ -189,9 +189,9 @@ async function mirror(h, method, args) {
 // engine choice allows it; null on the CPU. gpuInfo says what init found, for the page.
 let gpu = null;
 let gpuInfo = null;
-// gpuModels are the whole-step models (web/gpu/model.js) the Go side made,
-// newest last: gpuStats adds the last one's per-step figures.
-const gpuModels = [];
+// lastGPUModel is the newest whole-step model (web/gpu/model.js) the Go
+// side made: gpuStats adds its per-step figures while it is not destroyed.
+let lastGPUModel = null;
 
 // openGPU opens the WebGPU device for the engine choice "auto" (when an
 // adapter exists that is not a software fallback) or "webgpu" (required: no adapter is an error); "cpu"
@@ -223,17 +223,7 @@ async function openGPU(choice) {
   let wholeStep = true;
   try {
     const { createModel } = await import("./gpu/model.js");
-    self.webtuneGPUCreateModel = async (eng, plan) => {
-      const m = await createModel(eng, plan);
-      gpuModels.push(m);
-      const destroy = m.destroy.bind(m);
-      m.destroy = () => {
-        const i = gpuModels.indexOf(m);
-        if (i >= 0) gpuModels.splice(i, 1);
-        destroy();
-      };
-      return m;
-    };
+    self.webtuneGPUCreateModel = async (eng, plan) => (lastGPUModel = await createModel(eng, plan));
   } catch (e) {
     // without the step's module the Go side keeps the step on the CPU and says so
     console.warn(`webtune: the WebGPU training step is unavailable: ${e.message}`);
@@ -325,7 +315,7 @@ async function call(handle, method, args) {
   if (handle === 0 && method === "gpuStats") {
     // the Go side's counters, and the last whole-step model's figures of its last step
     const s = await target.gpuStats(...args);
-    const m = gpuModels.at(-1);
+    const m = lastGPUModel?.destroyed ? null : lastGPUModel;
     return { plain: m ? { ...(s ?? {}), step: structuredClone(m.stats) } : s };
   }
   if (method === "memory") {

@@ -40,7 +40,7 @@ export function lossRows(N, V) {
  * createModel checks plan (the object docs/webgpu.md describes) against the
  * engine eng, uploads its norms, biases and rope tables, and returns the
  * model: setLoRA(packed), step({tokens, targets, B, T, dloss, backward}),
- * destroy() and stats. It throws a RangeError or TypeError naming the
+ * destroy() (then destroyed is true) and stats. It throws a RangeError or TypeError naming the
  * field of a malformed plan.
  */
 export async function createModel(eng, plan) {
@@ -576,5 +576,6 @@ class GPUModel {
     this.freeActs();
     for (const b of this.keep) b.destroy();
     this.keep = [];
+    this.destroyed = true;
   }
 }
